@@ -1,0 +1,5 @@
+"""Entry point for ``python -m alcapctl``."""
+
+from alcapctl.cli import main
+
+main()

@@ -1,0 +1,109 @@
+"""The ``alcapctl`` command line: a lazy click group whose commands live in small modules.
+
+Commands are imported only when used (``--help`` and cron steps start fast), each command
+parses its options, makes one call into the library and renders the result.  Domain
+errors become exit codes here, in one place.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+import click
+
+from alcapctl import __version__
+from alcapctl.errors import EXIT_FAILURE, AlcapError
+
+__all__ = ["cli", "main"]
+
+# command name -> "module:attribute", relative to alcapctl.cli
+_COMMANDS = {
+    "db": "db:db",
+    "datasets": "db:datasets",
+    "init": "production:init",
+    "claim": "production:claim",
+    "status": "production:status",
+    "check": "production:check",
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when the command is needed."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, attr = self.lazy[cmd_name].split(":")
+            command: click.Command = getattr(import_module(f"alcapctl.cli.{module}"), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AlcapError as exc:
+            _say_error(str(exc))
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            _say_error("interrupted")
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # a bug: keep the traceback, but say what failed first
+            _say_error(f"unexpected {type(exc).__name__}: {exc}")
+            raise SystemExit(EXIT_FAILURE) from exc
+
+
+def _say_error(message: str) -> None:
+    for line in message.splitlines() or [""]:
+        click.echo(f"alcapctl: error: {line}", err=True)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=_COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, prog_name="alcapctl")
+@click.option(
+    "--log-format",
+    type=click.Choice(["console", "json"]),
+    default="console",
+    envvar="ALCAPCTL_LOG_FORMAT",
+    show_default=True,
+    help="Log lines on stderr: readable, or JSON for cron.",
+)
+@click.option("-v", "--verbose", count=True, help="More log detail (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, log_format: str, verbose: int, quiet: bool) -> None:
+    """Run AlCap data-processing productions against a shared production database.
+
+    A production TOML says what to produce; each command below is one idempotent step,
+    safe to repeat, to run from several users at once and to interrupt.
+
+    \b
+    Examples:
+      alcapctl db init --database ~/data/production.db
+      alcapctl datasets import runs.tsv
+      alcapctl init productions/rootana_v8.toml
+      alcapctl claim productions/rootana_v8.toml -n 5
+      alcapctl status --all
+    """
+    from alcapctl.log import configure_logging
+
+    level = "warning" if quiet else ("debug" if verbose > 1 else "info")
+    configure_logging(log_format, level)
+    ctx.ensure_object(dict)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="alcapctl")

@@ -1,0 +1,172 @@
+"""Shared options as decorators, and the context object that opens settings and store once."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from alcapctl.config import Settings
+
+__all__ = [
+    "AppContext",
+    "dataset_option",
+    "dry_run_option",
+    "emit_json",
+    "json_option",
+    "limit_options",
+    "production_argument",
+    "store_options",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class AppContext:
+    """Lazily resolved settings and store for one command invocation."""
+
+    def __init__(
+        self,
+        *,
+        database: str | None,
+        site: Path | None,
+        lock_timeout: float,
+        production_file: Path | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self.database = database
+        self.site = site
+        self.lock_timeout = lock_timeout
+        self.production_file = production_file
+        self.overrides = overrides or {}
+        self._settings: Settings | None = None
+        self._store: Any = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from alcapctl.config import load_settings, load_site
+
+            if self.production_file is not None:
+                self._settings = load_settings(
+                    self.production_file, self.site, self.database, self.overrides
+                )
+            else:
+                self._settings = load_site(self.site, self.database, self.overrides)
+        return self._settings
+
+    @property
+    def store(self) -> Any:
+        """The open Store (typed Any here so that importing the CLI stays light)."""
+        if self._store is None:
+            from alcapctl.store import Store
+
+            self._store = Store.open(self.settings.database, self.lock_timeout)
+        return self._store
+
+    def step_context(self) -> Any:
+        from alcapctl.steps.context import open_production
+
+        return open_production(self.settings, self.store)
+
+
+def _apply(f: F, *decorators: Callable[[Any], Any]) -> F:
+    result: Any = f
+    for decorator in reversed(decorators):
+        result = decorator(result)
+    return result  # type: ignore[no-any-return]
+
+
+def store_options(f: F) -> F:
+    """--database, --site, --lock-timeout; the command receives ``app: AppContext``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        overrides = {k: kwargs.pop(k) for k in _LIMIT_NAMES if k in kwargs}
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        kwargs["app"] = AppContext(
+            database=kwargs.pop("database"),
+            site=kwargs.pop("site"),
+            lock_timeout=kwargs.pop("lock_timeout"),
+            production_file=kwargs.pop("production_file", None),
+            overrides=overrides,
+        )
+        return f(*args, **kwargs)
+
+    return _apply(  # type: ignore[return-value]
+        wrapper,
+        click.option(
+            "--database",
+            envvar="ALCAPCTL_DATABASE",
+            metavar="PATH|URL",
+            help="Production database: a file path or sqlite:///… URL "
+            "(default: the site setting, ~/data/production.db).",
+        ),
+        click.option(
+            "--site",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Site TOML (default: the production's 'site', $ALCAPCTL_CONFIG, "
+            "~/.config/alcapctl/config.toml).",
+        ),
+        click.option(
+            "--lock-timeout",
+            type=click.FloatRange(min=0),
+            default=60.0,
+            show_default=True,
+            envvar="ALCAPCTL_LOCK_TIMEOUT",
+            help="Seconds to wait for a database lock held by someone else; then exit 75.",
+        ),
+    )
+
+
+def production_argument(f: F) -> F:
+    """The production TOML, first argument of every command that acts on a production."""
+    return click.argument("production_file", metavar="PROD.toml", type=click.Path(path_type=Path))(
+        f
+    )
+
+
+_LIMIT_NAMES = ("nproc", "nprep", "spacelim", "pause")
+
+
+def limit_options(f: F) -> F:
+    """--nproc, --nprep, --spacelim, --pause: override the production's [limits]."""
+    return _apply(
+        f,
+        click.option("--nproc", type=click.IntRange(min=1), help="Jobs in flight at most."),
+        click.option("--nprep", type=click.IntRange(min=0), help="Inputs staged ahead at most."),
+        click.option(
+            "--spacelim",
+            type=click.FloatRange(min=0, max=100, min_open=True),
+            help="Stop fetching above this percent of the data file system.",
+        ),
+        click.option("--pause", type=click.FloatRange(min=0), help="Seconds between cycles."),
+    )
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print data as JSON.")(f)
+
+
+def dry_run_option(f: F) -> F:
+    return click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing.")(
+        f
+    )
+
+
+def dataset_option(f: F) -> F:
+    return click.option(
+        "--dataset",
+        "datasets",
+        multiple=True,
+        metavar="SET",
+        help="Only runs of this dataset (repeatable).",
+    )(f)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))

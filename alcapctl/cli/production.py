@@ -1,0 +1,144 @@
+"""``init``, ``claim``, ``status`` and ``check``: registering and inspecting a production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from alcapctl.cli.options import (
+    AppContext,
+    dataset_option,
+    dry_run_option,
+    emit_json,
+    json_option,
+    production_argument,
+    store_options,
+)
+
+
+@click.command()
+@production_argument
+@json_option
+@store_options
+def init(app: AppContext, as_json: bool) -> None:
+    """Register a production and give each of its runs an N row.
+
+    The version is the TOML's, or the highest of its type plus one.  A rootana production
+    takes only the runs finished in its base alcapana production.  Running init again with
+    the same file changes nothing but adding runs imported since; a file that contradicts
+    the database (same version, another tag) is refused.
+
+    \b
+    Example:
+      alcapctl init productions/rootana_v8.toml
+    """
+    assert app.settings.production is not None
+    result = app.store.init(app.settings.production)
+    record = result.record
+    if as_json:
+        emit_json({"production": record.name, "created": result.created, "added": result.added})
+        return
+    if result.created:
+        click.echo(f"INFO: Starting new production, version {record.version}")
+    else:
+        click.echo(f"INFO: Production {record.name} ({record.software}) already registered")
+    click.echo(f"{record.name}: {result.added} runs added")
+
+
+@click.command()
+@production_argument
+@click.option(
+    "-n", "count", type=click.IntRange(min=0), help="Runs to claim (default: fill nproc + nprep)."
+)
+@dataset_option
+@dry_run_option
+@json_option
+@store_options
+def claim(
+    app: AppContext, count: int | None, datasets: tuple[str, ...], dry_run: bool, as_json: bool
+) -> None:
+    """Claim unclaimed runs for this user, atomically: N -> C.
+
+    Claims that nobody renewed within the lease (a dead machine, a killed cron job) are
+    released first.  User and host are recorded ($ALCAPCTL_USER overrides the login name).
+
+    \b
+    Examples:
+      alcapctl claim productions/rootana_v8.toml
+      alcapctl claim productions/rootana_v8.toml -n 5 --dataset SiR2 --dry-run
+    """
+    from alcapctl.steps.claim import claim as claim_runs
+
+    ctx = app.step_context()
+    claimed, _ = claim_runs(ctx, count, datasets, dry_run=dry_run)
+    if as_json:
+        emit_json({"production": ctx.record.name, "claimed": claimed, "dry_run": dry_run})
+        return
+    verb = "Would claim" if dry_run else "Claimed"
+    for run in claimed:
+        click.echo(f"{verb} run: {run}")
+    if not claimed:
+        click.echo("No runs to claim")
+
+
+@click.command()
+@click.argument(
+    "production_file", metavar="[PROD.toml]", required=False, type=click.Path(path_type=Path)
+)
+@click.option("--all", "all_productions", is_flag=True, help="Every production in the database.")
+@json_option
+@store_options
+def status(app: AppContext, all_productions: bool, as_json: bool) -> None:
+    """Runs per dataset and state, totals, and why runs failed.
+
+    \b
+    Examples:
+      alcapctl status productions/rootana_v8.toml
+      alcapctl status --all --json
+    """
+    from alcapctl.steps.status import production_status
+
+    store = app.store
+    single = app.production_file is not None and not all_productions
+    if single:
+        records = [app.step_context().record]
+    else:
+        records = store.productions()
+        for record in records:
+            store.ensure(record)
+    reports = [production_status(store, record) for record in records]
+    if as_json:
+        emit_json(reports[0].to_dict() if single else [r.to_dict() for r in reports])
+        return
+    from alcapctl.display import render_status
+
+    for report in reports:
+        render_status(report)
+    if not reports:
+        click.echo(f"No productions in {store.location}")
+
+
+@click.command()
+@production_argument
+@json_option
+@store_options
+def check(app: AppContext, as_json: bool) -> None:
+    """Validate a production TOML and show what would happen; changes nothing.
+
+    Prints the resolved settings, the output paths of one sample run, and the runs
+    that would be registered or claimed.
+
+    \b
+    Example:
+      alcapctl check productions/rootana_v8.toml
+    """
+    from alcapctl.steps.check import check_production
+
+    report = check_production(app.settings, app.store)
+    if as_json:
+        emit_json(report)
+        return
+    from alcapctl.display import render_check
+
+    render_check(report)

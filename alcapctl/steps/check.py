@@ -1,0 +1,54 @@
+"""check: validate a production and show what it would do, without changing anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alcapctl.config import Settings
+from alcapctl.states import RunState
+from alcapctl.steps.claim import wanted
+from alcapctl.steps.context import StepContext
+from alcapctl.store import ProductionRecord, RunTable, Store
+
+__all__ = ["check_production"]
+
+
+def check_production(settings: Settings, store: Store) -> dict[str, Any]:
+    """Resolved settings, sample output paths, and the runs init or claim would take."""
+    prod = settings.production
+    assert prod is not None
+    version, registered, new_runs = store.preview_init(prod)
+    record = ProductionRecord(prod.type, version, prod.tag, None, None, prod.base)
+    report: dict[str, Any] = {
+        "production": record.name,
+        "registered": registered,
+        "settings": {
+            "file": str(settings.production_file),
+            "database": settings.database,
+            "data": str(settings.data),
+            "staging": str(settings.staging),
+            "work": str(settings.work),
+            "backend": settings.backend,
+            "user": settings.owner,
+            "archive": settings.archive.model_dump(mode="json"),
+            "limits": settings.limits.model_dump(mode="json"),
+            "job": prod.job.model_dump(mode="json"),
+            "datasets": list(prod.datasets) or "all",
+            "quality": list(prod.quality) or "any",
+        },
+        "init_would_add": new_runs,
+    }
+    if registered:
+        record = store.find(prod)
+    ctx = StepContext(settings, store, record)
+    sample = new_runs[0] if new_runs else 2091
+    report["sample_run"] = sample
+    report["sample_outputs"] = {k: str(v) for k, v in ctx.output_paths(sample).items()}
+    if registered:
+
+        def would_claim(runs: RunTable) -> list[int]:
+            n = wanted(ctx, runs)
+            return [r.run for r in runs.select(states=(RunState.NEW,), limit=n)] if n else []
+
+        report["claim_would_take"] = store.runs(record, would_claim, write=False)
+    return report

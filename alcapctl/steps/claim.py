@@ -1,0 +1,62 @@
+"""claim: move runs from N to C for this user, atomically, releasing stale claims first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+
+import structlog
+
+from alcapctl.states import ACTIVE, RunState
+from alcapctl.steps.context import StepContext
+from alcapctl.store import RunRecord, RunTable
+
+__all__ = ["claim", "lease_cutoff", "wanted"]
+
+log = structlog.get_logger("alcapctl.claim")
+
+
+def lease_cutoff(seconds: float) -> str:
+    """Timestamp before which an unrenewed claim counts as stale."""
+    then = datetime.now(timezone.utc) - timedelta(seconds=seconds)
+    return then.isoformat(sep=" ")
+
+
+def wanted(ctx: StepContext, runs: RunTable) -> int:
+    """How many more runs this user should hold: enough to fill nproc + nprep."""
+    held = runs.count(ACTIVE, ctx.owner)
+    return max(ctx.limits.nproc + ctx.limits.nprep - held, 0)
+
+
+def claim(
+    ctx: StepContext,
+    n: int | None = None,
+    only_datasets: Sequence[str] = (),
+    *,
+    dry_run: bool = False,
+) -> tuple[list[int], list[RunRecord]]:
+    """Claim up to ``n`` runs (default: fill nproc + nprep); (claimed, released stale)."""
+    ctx.store.validate_datasets(tuple(only_datasets))
+    cutoff = lease_cutoff(ctx.limits.lease)
+
+    def step(runs: RunTable) -> tuple[list[int], list[RunRecord]]:
+        released = [] if dry_run else runs.release_stale(cutoff)
+        count = wanted(ctx, runs) if n is None else n
+        if dry_run:
+            return [r.run for r in _preview(runs, count, only_datasets)], released
+        return runs.claim(count, ctx.owner, only_datasets), released
+
+    claimed, released = ctx.store.runs(ctx.record, step, write=not dry_run)
+    for run in released:
+        log.warning("released stale claim", run=run.run, user=run.user, host=run.host)
+    return claimed, released
+
+
+def _preview(runs: RunTable, count: int, only_datasets: Sequence[str]) -> list[RunRecord]:
+    if count <= 0:
+        return []
+    candidates = runs.select(states=(RunState.NEW,))
+    if only_datasets:
+        members = runs.members(only_datasets)
+        candidates = [r for r in candidates if r.run in members]
+    return candidates[:count]

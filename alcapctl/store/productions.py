@@ -1,0 +1,165 @@
+"""The ``productions`` table: registering a production, finding it again, closing it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Update, func, insert, select, update
+
+from alcapctl.clock import now_iso
+from alcapctl.config import Production
+from alcapctl.errors import DatabaseError
+from alcapctl.states import RunState
+from alcapctl.store.datasets import validate_datasets
+from alcapctl.store.records import ProductionRecord
+from alcapctl.store.schema import datasets, ensure_production_table, production_table, productions
+
+__all__ = ["InitResult", "all_productions", "close_if_done", "find", "init_production"]
+
+
+@dataclass(frozen=True)
+class InitResult:
+    record: ProductionRecord
+    created: bool
+    added: int
+
+
+def all_productions(conn: Connection) -> list[ProductionRecord]:
+    p = productions
+    rows = conn.execute(select(p).order_by(p.c.type, p.c.version))
+    return [ProductionRecord.from_row(r) for r in rows if r.version is not None]
+
+
+def _get(conn: Connection, ptype: str, version: int) -> ProductionRecord | None:
+    p = productions
+    row = conn.execute(select(p).where(p.c.type == ptype, p.c.version == version)).first()
+    return ProductionRecord.from_row(row) if row else None
+
+
+def _by_tag(conn: Connection, prod: Production) -> ProductionRecord | None:
+    p = productions
+    query = select(p).where(p.c.type == prod.type, p.c.software == prod.tag)
+    if prod.base is not None:
+        query = query.where(p.c.base == prod.base)
+    row = conn.execute(query.order_by(p.c.version.desc())).first()
+    return ProductionRecord.from_row(row) if row else None
+
+
+def find(conn: Connection, prod: Production) -> ProductionRecord:
+    """The registered production a TOML describes: by version, else by type and tag."""
+    record = _get(conn, prod.type, prod.version) if prod.version else _by_tag(conn, prod)
+    if record is None:
+        which = f"{prod.type} version {prod.version}" if prod.version else f"{prod.type} {prod.tag}"
+        raise DatabaseError(
+            f"no production {which} in the database; register it with alcapctl init"
+        )
+    _check_same(record, prod)
+    ensure_production_table(conn, record.type, record.version)
+    return record
+
+
+def _check_same(record: ProductionRecord, prod: Production) -> None:
+    if record.software != prod.tag:
+        raise DatabaseError(
+            f"{record.name} exists with tag {record.software!r}, not {prod.tag!r}; "
+            "pick another version or leave version out to allocate one"
+        )
+    if record.base != prod.base:
+        raise DatabaseError(f"{record.name} exists with base {record.base}, not {prod.base}")
+
+
+def _selected_runs(conn: Connection, prod: Production, version: int) -> list[int]:
+    query = select(datasets.c.run).distinct()
+    if prod.datasets:
+        query = query.where(datasets.c.dataset.in_(prod.datasets))
+    if prod.quality:
+        query = query.where(datasets.c.quality.in_(prod.quality))
+    if prod.type == "rootana":
+        assert prod.base is not None  # validated by config
+        base = production_table("alcapana", prod.base)
+        finished = select(base.c.run).where(base.c.status == RunState.FINISHED.value)
+        query = query.where(datasets.c.run.in_(finished))
+    return sorted(int(r) for r in conn.execute(query).scalars() if r is not None)
+
+
+def init_production(conn: Connection, prod: Production) -> InitResult:
+    """Register ``prod`` and give each selected run an N row; a repeat adds only new runs."""
+    validate_datasets(conn, prod.datasets)
+    if prod.type == "rootana":
+        assert prod.base is not None
+        if _get(conn, "alcapana", prod.base) is None:
+            raise DatabaseError(f"base production alcapana_v{prod.base} is not in the database")
+        ensure_production_table(conn, "alcapana", prod.base)
+    record = _get(conn, prod.type, prod.version) if prod.version else _by_tag(conn, prod)
+    created = record is None
+    if record is None:
+        version = prod.version or _next_version(conn, prod.type)
+        selection = {"datasets": list(prod.datasets), "quality": list(prod.quality)}
+        conn.execute(
+            insert(productions).values(
+                type=prod.type,
+                version=version,
+                software=prod.tag,
+                start=now_iso(),
+                base=prod.base,
+                selection=json.dumps(selection),
+            )
+        )
+        record = _get(conn, prod.type, version)
+        assert record is not None
+    else:
+        _check_same(record, prod)
+    table = ensure_production_table(conn, record.type, record.version)
+    have = set(conn.execute(select(table.c.run)).scalars())
+    new = [run for run in _selected_runs(conn, prod, record.version) if run not in have]
+    if new:
+        conn.execute(insert(table), [{"run": run, "status": "N", "attempts": 0} for run in new])
+        if record.stop is not None:
+            conn.execute(_this(record).values(stop=None))
+    return InitResult(_get(conn, record.type, record.version) or record, created, len(new))
+
+
+def _next_version(conn: Connection, ptype: str) -> int:
+    highest = conn.execute(
+        select(func.max(productions.c.version)).where(productions.c.type == ptype)
+    ).scalar()
+    return int(highest or 0) + 1
+
+
+def _this(record: ProductionRecord) -> Update:
+    p = productions
+    return update(p).where(p.c.type == record.type, p.c.version == record.version)
+
+
+def close_if_done(conn: Connection, record: ProductionRecord) -> bool:
+    """Set the production's ``stop`` once no run is left unfinished; True when it did."""
+    table = record.table
+    open_runs = (
+        select(func.count())
+        .select_from(table)
+        .where(table.c.status.not_in([RunState.FINISHED.value, RunState.FAILED.value]))
+    )
+    if conn.execute(open_runs).scalar_one():
+        return False
+    stmt = _this(record).where(productions.c.stop.is_(None)).values(stop=now_iso())
+    return bool(conn.execute(stmt).rowcount)
+
+
+def preview_init(conn: Connection, prod: Production) -> tuple[int, bool, list[int]]:
+    """What init would do, without writing: (version, already registered, runs it would add)."""
+    validate_datasets(conn, prod.datasets)
+    record = _get(conn, prod.type, prod.version) if prod.version else _by_tag(conn, prod)
+    if record is not None:
+        _check_same(record, prod)
+    version = record.version if record else (prod.version or _next_version(conn, prod.type))
+    if prod.type == "rootana":
+        assert prod.base is not None
+        if _get(conn, "alcapana", prod.base) is None:
+            raise DatabaseError(f"base production alcapana_v{prod.base} is not in the database")
+    have: set[int] = set()
+    if record is not None:
+        ensure = production_table(record.type, record.version)
+        have = set(conn.execute(select(ensure.c.run)).scalars())
+    runs = [r for r in _selected_runs(conn, prod, version) if r not in have]
+    return version, record is not None, runs

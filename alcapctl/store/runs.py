@@ -1,0 +1,276 @@
+"""Run-state changes of one production, each a guarded UPDATE that names the old state.
+
+A ``RunTable`` is bound to one connection inside one transaction; the step that uses it
+decides how many changes go into that transaction.  Every change checks the state it
+expects (``WHERE run=? AND status=?``) so two processes can never both win.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from alcapctl.clock import now_iso
+from alcapctl.config import OUTPUT_NAMES
+from alcapctl.states import ACTIVE, RunState, check_transition
+from alcapctl.store.records import Failure, ProductionRecord, RunRecord
+from alcapctl.store.schema import blobs, datasets, failures
+
+__all__ = ["Owner", "RunTable"]
+
+Owner = tuple[str, str]  # (user, host)
+
+# What a run forgets when it goes back to N (abort, recover, retry).
+_RESET = dict.fromkeys(
+    (
+        "user",
+        "host",
+        "start",
+        "stop",
+        "claimed",
+        "lease",
+        "input",
+        "job_id",
+        "backend",
+        "error",
+        "modules",
+        "modules_sha256",
+    )
+)
+
+
+class RunTable:
+    """Queries and guarded changes on one production's run table."""
+
+    def __init__(self, conn: Connection, production: ProductionRecord) -> None:
+        self.conn = conn
+        self.production = production
+        self.table = production.table
+        self.now = now_iso()
+
+    def _owned(self, owner: Owner | None) -> list[Any]:
+        if owner is None:
+            return []
+        return [self.table.c.user == owner[0], self.table.c.host == owner[1]]
+
+    # -- reading -------------------------------------------------------------------------
+
+    def select(
+        self,
+        states: Iterable[RunState] | None = None,
+        owner: Owner | None = None,
+        runs: Iterable[int] | None = None,
+        user: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        t = self.table
+        query = select(t).order_by(t.c.run)
+        if states is not None:
+            query = query.where(t.c.status.in_([s.value for s in states]))
+        if runs is not None:
+            query = query.where(t.c.run.in_(list(runs)))
+        if user is not None:
+            query = query.where(t.c.user == user)
+        query = query.where(*self._owned(owner))
+        if limit is not None:
+            query = query.limit(limit)
+        ptype = self.production.type
+        return [RunRecord.from_row(ptype, row) for row in self.conn.execute(query)]
+
+    def members(self, only_datasets: Sequence[str]) -> set[int]:
+        """Runs of this production that belong to any of the given datasets."""
+        t = self.table
+        query = select(t.c.run).where(
+            t.c.run.in_(select(datasets.c.run).where(datasets.c.dataset.in_(list(only_datasets))))
+        )
+        return {int(r) for r in self.conn.execute(query).scalars()}
+
+    def count(self, states: Iterable[RunState], owner: Owner | None = None) -> int:
+        t = self.table
+        query = (
+            select(func.count())
+            .select_from(t)
+            .where(t.c.status.in_([s.value for s in states]), *self._owned(owner))
+        )
+        return int(self.conn.execute(query).scalar_one())
+
+    def state_counts(self) -> dict[RunState, int]:
+        t = self.table
+        rows = self.conn.execute(select(t.c.status, func.count()).group_by(t.c.status))
+        return {RunState(s): int(n) for s, n in rows if s in RunState._value2member_map_}
+
+    def counts_by_dataset(self) -> dict[str, dict[RunState, int]]:
+        """Runs per dataset and state; a run in two datasets counts in both."""
+        t = self.table
+        members = select(datasets.c.run, datasets.c.dataset).distinct()
+        prod = self.production
+        if prod.datasets:
+            members = members.where(datasets.c.dataset.in_(prod.datasets))
+        if prod.quality:
+            members = members.where(datasets.c.quality.in_(prod.quality))
+        sub = members.subquery()
+        query = (
+            select(func.coalesce(sub.c.dataset, "(none)"), t.c.status, func.count())
+            .select_from(t.outerjoin(sub, sub.c.run == t.c.run))
+            .group_by(sub.c.dataset, t.c.status)
+        )
+        result: dict[str, dict[RunState, int]] = defaultdict(dict)
+        for dataset, status, n in self.conn.execute(query):
+            if status in RunState._value2member_map_:
+                result[dataset][RunState(status)] = int(n)
+        return dict(result)
+
+    def failures(self, runs: Iterable[int] | None = None) -> list[Failure]:
+        f = failures
+        query = select(f).where(f.c.production == self.production.name)
+        if runs is not None:
+            query = query.where(f.c.run.in_(list(runs)))
+        query = query.order_by(f.c.run, f.c.attempt)
+        return [
+            Failure(r.run, r.attempt, r.at, r.step, r.user, r.job_id, r.exit_code, r.reason)
+            for r in self.conn.execute(query)
+        ]
+
+    # -- changing ------------------------------------------------------------------------
+
+    def claim(self, n: int, owner: Owner, only_datasets: Sequence[str] = ()) -> list[int]:
+        """Atomically move up to ``n`` runs from N to C for ``owner``, lowest runs first."""
+        if n <= 0:
+            return []
+        t = self.table
+        candidates = select(t.c.run).where(t.c.status == RunState.NEW.value)
+        if only_datasets:
+            members = select(datasets.c.run).where(datasets.c.dataset.in_(list(only_datasets)))
+            candidates = candidates.where(t.c.run.in_(members))
+        candidates = candidates.order_by(t.c.run).limit(n)
+        stmt = (
+            update(t)
+            .where(t.c.status == RunState.NEW.value, t.c.run.in_(candidates.scalar_subquery()))
+            .values(status="C", user=owner[0], host=owner[1], claimed=self.now, lease=self.now)
+            .returning(t.c.run)
+        )
+        return sorted(int(r) for r in self.conn.execute(stmt).scalars())
+
+    def move(
+        self,
+        runs: Sequence[int],
+        old: RunState,
+        new: RunState,
+        owner: Owner | None = None,
+        **values: Any,
+    ) -> list[int]:
+        """Move the given runs that are in ``old`` (and held by ``owner``) to ``new``."""
+        check_transition(old, new)
+        if not runs:
+            return []
+        t = self.table
+        stmt = (
+            update(t)
+            .where(t.c.run.in_(list(runs)), t.c.status == old.value, *self._owned(owner))
+            .values(status=new.value, **values)
+            .returning(t.c.run)
+        )
+        return sorted(int(r) for r in self.conn.execute(stmt).scalars())
+
+    def fail(
+        self,
+        run: RunRecord,
+        *,
+        step: str,
+        reason: str,
+        max_attempts: int,
+        retry_state: RunState,
+        job_id: str | None = None,
+        exit_code: int | None = None,
+        **values: Any,
+    ) -> RunState | None:
+        """Record a failed attempt: back to ``retry_state`` or X at the cap; None if lost race."""
+        attempts = run.attempts + 1
+        new = RunState.FAILED if attempts >= max_attempts else retry_state
+        check_transition(run.status, new)
+        t = self.table
+        stmt = update(t).where(
+            t.c.run == run.run, t.c.status == run.status.value, t.c.attempts == run.attempts
+        )
+        changes = {"status": new.value, "attempts": attempts, "error": reason, **values}
+        if new is RunState.FAILED:
+            changes["stop"] = self.now
+        if self.conn.execute(stmt.values(**changes)).rowcount != 1:
+            return None
+        self.conn.execute(
+            insert(failures).values(
+                production=self.production.name,
+                run=run.run,
+                attempt=attempts,
+                at=self.now,
+                step=step,
+                user=run.user,
+                job_id=job_id,
+                exit_code=exit_code,
+                reason=reason,
+            )
+        )
+        return new
+
+    def reset(
+        self,
+        states: Iterable[RunState],
+        *,
+        owner: Owner | None = None,
+        user: str | None = None,
+        runs: Iterable[int] | None = None,
+        attempts: bool = True,
+    ) -> list[int]:
+        """Return runs in ``states`` to N as never claimed (abort, recover, retry)."""
+        t = self.table
+        names = [s.value for s in states]
+        for s in states:
+            check_transition(s, RunState.NEW)
+        stmt = update(t).where(t.c.status.in_(names), *self._owned(owner))
+        if user is not None:
+            stmt = stmt.where(t.c.user == user)
+        if runs is not None:
+            stmt = stmt.where(t.c.run.in_(list(runs)))
+        values = self._reset_values()
+        if not attempts:
+            del values["attempts"]
+        done = self.conn.execute(stmt.values(**values).returning(t.c.run)).scalars()
+        return sorted(int(r) for r in done)
+
+    def _reset_values(self) -> dict[str, Any]:
+        outputs = dict.fromkeys(OUTPUT_NAMES[self.production.type])
+        return {"status": "N", "attempts": 0, **_RESET, **outputs}
+
+    def release_stale(self, cutoff: str) -> list[RunRecord]:
+        """Runs in C or S whose lease is older than ``cutoff``, returned to N."""
+        t = self.table
+        held = [RunState.CLAIMED.value, RunState.STAGED.value]
+        is_stale = and_(t.c.status.in_(held), func.coalesce(t.c.lease, t.c.claimed, "") < cutoff)
+        ptype = self.production.type
+        stale = [RunRecord.from_row(ptype, r) for r in self.conn.execute(select(t).where(is_stale))]
+        if stale:
+            self.conn.execute(update(t).where(is_stale).values(**self._reset_values()))
+        return stale
+
+    def renew_lease(self, owner: Owner) -> int:
+        t = self.table
+        stmt = (
+            update(t)
+            .where(t.c.status.in_([s.value for s in ACTIVE]), *self._owned(owner))
+            .values(lease=self.now)
+        )
+        return int(self.conn.execute(stmt).rowcount)
+
+    def put_blob(self, content: str) -> str:
+        """Store a large text once, keyed by its sha256; returns the key."""
+        digest = hashlib.sha256(content.encode()).hexdigest()
+        dialect_insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        stmt = dialect_insert(blobs).values(sha256=digest, content=content)
+        self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["sha256"]))
+        return digest

@@ -1,0 +1,216 @@
+"""Tables of the production database: the 2014 legacy layout plus alcapctl's additions.
+
+The legacy tables (``datasets``, ``productions`` and one ``<type>_v<version>`` table per
+production) keep their columns, types and meaning so that the old scripts and readers keep
+working.  alcapctl only ever adds columns (``ALTER TABLE ... ADD COLUMN``) and indexes, and
+its own tables; a schema version in ``alcapctl_meta`` says what has been added.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.types import UserDefinedType
+
+from alcapctl.config import OUTPUT_NAMES
+from alcapctl.errors import DatabaseError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "blobs",
+    "datasets",
+    "failures",
+    "meta",
+    "metadata",
+    "migrate",
+    "production_table",
+    "productions",
+    "table_name",
+]
+
+SCHEMA_VERSION = 1
+_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Timestamp(UserDefinedType[str]):
+    """The legacy TIMESTAMP column: ISO text passed through untouched, as SQLite stores it."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "TIMESTAMP"
+
+
+metadata = MetaData()
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("run", Integer),
+    Column("dataset", Text),
+    Column("quality", Text),
+)
+
+productions = Table(
+    "productions",
+    metadata,
+    Column("type", Text),
+    Column("version", Integer),
+    Column("software", Text),
+    Column("start", Timestamp()),
+    Column("stop", Timestamp()),
+    Column("base", Integer),
+    Column("selection", Text),  # added: JSON of the datasets and qualities it took
+)
+
+meta = Table(
+    "alcapctl_meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text),
+)
+
+blobs = Table(
+    "alcapctl_blobs",
+    metadata,
+    Column("sha256", Text, primary_key=True),
+    Column("content", Text, nullable=False),
+)
+
+failures = Table(
+    "alcapctl_failures",
+    metadata,
+    Column("production", Text, nullable=False),
+    Column("run", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", Timestamp(), nullable=False),
+    Column("step", Text, nullable=False),
+    Column("user", Text),
+    Column("job_id", Text),
+    Column("exit_code", Integer),
+    Column("reason", Text),
+    Index("ix_alcapctl_failures_production_run", "production", "run"),
+)
+
+Index("ix_datasets_run", datasets.c.run)
+Index("ix_datasets_dataset", datasets.c.dataset, datasets.c.quality)
+
+# Legacy columns first, in their order, then alcapctl's; (name, type, server default).
+_LEGACY_RUN_COLUMNS: list[tuple[str, Any]] = [
+    ("run", Integer),
+    ("status", Text),
+    ("user", Text),
+    ("start", Timestamp),
+    ("stop", Timestamp),
+]
+_ADDED_RUN_COLUMNS: list[tuple[str, Any, Any]] = [
+    ("host", Text, None),
+    ("claimed", Timestamp, None),
+    ("lease", Timestamp, None),
+    ("attempts", Integer, text("0")),
+    ("input", Text, None),
+    ("job_id", Text, None),
+    ("backend", Text, None),
+    ("error", Text, None),
+    ("modules_sha256", Text, None),
+]
+
+
+def table_name(production_type: str, version: int) -> str:
+    """``alcapana_v3``: only from a validated type and an integer version."""
+    if not _TYPE_RE.match(production_type) or not isinstance(version, int) or version < 0:
+        raise DatabaseError(f"invalid production {production_type!r} version {version!r}")
+    return f"{production_type}_v{version}"
+
+
+def _run_columns(production_type: str) -> list[Column[Any]]:
+    cols: list[Column[Any]] = [Column(n, t()) for n, t in _LEGACY_RUN_COLUMNS]
+    cols += [Column(name, Text) for name in OUTPUT_NAMES[production_type]]
+    cols.append(Column("modules", Text))
+    cols += [Column(n, t(), server_default=d) for n, t, d in _ADDED_RUN_COLUMNS]
+    return cols
+
+
+_tables: dict[str, Table] = {}
+
+
+def production_table(production_type: str, version: int) -> Table:
+    """The per-production run table (legacy columns plus ours), defined once per process."""
+    name = table_name(production_type, version)
+    if name not in _tables:
+        _tables[name] = Table(
+            name,
+            MetaData(),
+            *_run_columns(production_type),
+            Index(f"ix_{name}_run", "run"),
+            Index(f"ix_{name}_status", "status"),
+            Index(f"ix_{name}_owner", "user", "host", "status"),
+        )
+    return _tables[name]
+
+
+def _add_missing_columns(conn: Connection, table: Table) -> None:
+    have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+    preparer = conn.dialect.identifier_preparer
+    for column in table.columns:
+        if column.name in have:
+            continue
+        ddl = column.type.compile(dialect=conn.dialect)
+        default = column.server_default
+        suffix = f" DEFAULT {default.arg}" if default is not None else ""  # type: ignore[attr-defined]
+        conn.execute(
+            text(
+                f"ALTER TABLE {preparer.quote(table.name)} "
+                f"ADD COLUMN {preparer.quote(column.name)} {ddl}{suffix}"
+            )
+        )
+
+
+def ensure_production_table(conn: Connection, production_type: str, version: int) -> Table:
+    """Create the run table, or add what an older writer left out; indexes included."""
+    table = production_table(production_type, version)
+    if inspect(conn).has_table(table.name):
+        _add_missing_columns(conn, table)
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+    else:
+        table.create(conn)
+    return table
+
+
+def schema_version(conn: Connection) -> int:
+    if not inspect(conn).has_table(meta.name):
+        return 0
+    value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    return int(value or 0)
+
+
+def migrate(conn: Connection) -> bool:
+    """Bring the database to SCHEMA_VERSION in place; True if anything changed."""
+    if schema_version(conn) >= SCHEMA_VERSION:
+        return False
+    insp = inspect(conn)
+    for table in (datasets, productions):
+        if insp.has_table(table.name):
+            _add_missing_columns(conn, table)
+    metadata.create_all(conn)
+    rows = conn.execute(select(productions.c.type, productions.c.version)).all()
+    for ptype, version in rows:
+        if ptype in OUTPUT_NAMES and version is not None:
+            ensure_production_table(conn, ptype, int(version))
+    conn.execute(meta.delete().where(meta.c.key == "schema_version"))
+    conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+    return True
