@@ -36,6 +36,11 @@ class StepContext:
         """Job scripts, exit files and locks of this production on this site."""
         return self.settings.work / self.record.name
 
+    @property
+    def staging_dir(self) -> Path:
+        """Where this production's raw inputs are staged; only files here are ever deleted."""
+        return self.settings.staging / self.record.name
+
     def fields(self, run: int) -> dict[str, Any]:
         """Values every template may use for ``run``."""
         return {

@@ -1,0 +1,1 @@
+"""Archives that raw inputs are staged from: one module per URL scheme."""

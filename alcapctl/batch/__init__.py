@@ -1,0 +1,1 @@
+"""Batch backends: one module per scheduler behind the interface in ``base``."""
