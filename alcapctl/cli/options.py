@@ -6,11 +6,12 @@ import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from alcapctl.config import Settings
+if TYPE_CHECKING:
+    from alcapctl.config import Settings
 
 __all__ = [
     "AppContext",
