@@ -25,6 +25,9 @@ _COMMANDS = {
     "claim": "production:claim",
     "status": "production:status",
     "check": "production:check",
+    "run": "run:run",
+    "abort": "run:abort",
+    "recover": "run:recover",
 }
 
 

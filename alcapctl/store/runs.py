@@ -91,13 +91,21 @@ class RunTable:
         )
         return {int(r) for r in self.conn.execute(query).scalars()}
 
-    def count(self, states: Iterable[RunState], owner: Owner | None = None) -> int:
+    def count(
+        self,
+        states: Iterable[RunState],
+        owner: Owner | None = None,
+        only_datasets: Sequence[str] = (),
+    ) -> int:
         t = self.table
         query = (
             select(func.count())
             .select_from(t)
             .where(t.c.status.in_([s.value for s in states]), *self._owned(owner))
         )
+        if only_datasets:
+            members = select(datasets.c.run).where(datasets.c.dataset.in_(list(only_datasets)))
+            query = query.where(t.c.run.in_(members))
         return int(self.conn.execute(query).scalar_one())
 
     def state_counts(self) -> dict[RunState, int]:
