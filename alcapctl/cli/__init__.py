@@ -25,6 +25,8 @@ _COMMANDS = {
     "claim": "production:claim",
     "status": "production:status",
     "check": "production:check",
+    "backup-dump": "backup:backup_dump",
+    "backup-restore": "backup:backup_restore",
 }
 
 
