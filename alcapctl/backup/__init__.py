@@ -96,12 +96,16 @@ def _write(directory: Path, files: dict[str, bytes]) -> list[str]:
 
 def _message(result: DumpResult) -> tuple[str, list[str]]:
     total = sum(len(runs) for runs in result.finished.values())
-    subject = f"backup: {total} runs finished" if total else "backup: database changed"
+    subject = f"backup: {_runs(total)} finished" if total else "backup: database changed"
     body = []
     for name, runs in sorted(result.finished.items()):
         shown = ", ".join(str(r) for r in runs[:20]) + (", ..." if len(runs) > 20 else "")
-        body.append(f"{name}: {len(runs)} runs finished ({shown})")
+        body.append(f"{name}: {_runs(len(runs))} finished ({shown})")
     return subject, [*body, ""] if body else []
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 def dump(
