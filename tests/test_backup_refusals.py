@@ -1,0 +1,113 @@
+"""backup-restore refuses a damaged dump naming file and line, and never leaves a database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from alcapctl.backup import dump
+
+
+@pytest.fixture
+def dumped(db_path: Path, tmp_path: Path) -> Path:
+    """A dump of the fixture database plus one large text kept in blobs/."""
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    conn.execute("INSERT INTO alcapctl_blobs VALUES ('k', ?)", ("MODULES\n" * 200,))
+    conn.commit()
+    conn.close()
+    out = tmp_path / "dump"
+    dump(f"sqlite:///{db_path}", out)
+    return out
+
+
+def _cut(path: Path, n: int) -> None:
+    path.write_bytes(path.read_bytes()[:-n])
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
+    "cut mid-line": (
+        lambda d: _cut(d / "tables/datasets.tsv", 12),
+        "tables/datasets.tsv:23: file cut short",
+    ),
+    "cut at a line end": (
+        lambda d: _cut(d / "tables/datasets.tsv", 6),
+        "tables/datasets.tsv:23: file cut short",
+    ),
+    "schema cut": (lambda d: _cut(d / "schema.sql", 200), "schema.sql:"),
+    "unterminated text": (
+        lambda d: _replace(d / "tables/datasets.tsv", '"SiR2"', '"SiR2'),
+        "tables/datasets.tsv:2: malformed text",
+    ),
+    "a value too many": (
+        lambda d: _replace(d / "tables/datasets.tsv", '"gold"', '"gold"\t1'),
+        "tables/datasets.tsv:2: 4 values for 3 columns",
+    ),
+    "not a value": (
+        lambda d: _replace(d / "tables/datasets.tsv", "2091", "20x1"),
+        "tables/datasets.tsv:2: not a value",
+    ),
+    "duplicate key": (
+        lambda d: _replace(
+            d / "tables/alcapctl_meta.tsv", '"schema_version"\t"1"', '"a"\t1\n"a"\t2'
+        ),
+        "tables/alcapctl_meta.tsv:3: row refused by SQLite: UNIQUE constraint failed",
+    ),
+    "blob edited": (
+        lambda d: next((d / "blobs").iterdir()).write_text("edited"),
+        "does not match its sha256",
+    ),
+    "table file missing": (
+        lambda d: (d / "tables/productions.tsv").unlink(),
+        "tables/productions.tsv: missing from the dump",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damaged_dump_is_refused_naming_file_and_line(
+    damage: str, dumped: Path, tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    change, expected = DAMAGE[damage]
+    change(dumped)
+    target = tmp_path / "restored" / "production.db"
+    result = run_cli("backup-restore", dumped, "--database", target)
+    assert result.exit_code == 2
+    assert expected in result.stderr
+    assert not target.exists()
+    assert list(target.parent.glob("*")) == [] if target.parent.exists() else True
+
+
+def test_restore_refuses_an_existing_file(
+    dumped: Path, tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    target = tmp_path / "existing.db"
+    target.write_bytes(b"precious")
+    result = run_cli("backup-restore", dumped, "--database", target)
+    assert result.exit_code == 2
+    assert "already exists" in result.stderr
+    assert target.read_bytes() == b"precious"
+
+
+def test_restore_then_dump_gives_the_same_text(
+    dumped: Path, tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    target = tmp_path / "restored.db"
+    result = run_cli("backup-restore", dumped, "--database", target, "--json")
+    assert result.exit_code == 0, result.output
+    assert '"identical": true' in result.stdout
+    again = tmp_path / "again"
+    dump(f"sqlite:///{target}", again)
+    files = sorted(p.relative_to(dumped) for p in dumped.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    assert all((dumped / f).read_bytes() == (again / f).read_bytes() for f in files)
