@@ -160,11 +160,18 @@ def _blob(directory: Path, ref: BlobRef, where: str) -> str:
         raise UsageError(f"{label}: not UTF-8 text") from None
 
 
-def _resolve(directory: Path, table: TableRows) -> TableRows:
+def _resolve(directory: Path, table: TableRows, texts: dict[str, str]) -> TableRows:
+    """Replace BlobRefs by their texts; ``texts`` keeps each file read once, held once."""
     rows: list[tuple[Value, ...]] = []
     for i, row in enumerate(table.rows):
-        where = f"{table.origin}:{table.first_line + i}"
-        values = (_blob(directory, v, where) if isinstance(v, BlobRef) else v for v in row)
+        values: list[Value] = []
+        for value in row:
+            if isinstance(value, BlobRef):
+                if value.sha256 not in texts:
+                    where = f"{table.origin}:{table.first_line + i}"
+                    texts[value.sha256] = _blob(directory, value, where)
+                value = texts[value.sha256]
+            values.append(value)
         rows.append(tuple(values))
     return TableRows(table.name, table.columns, rows, table.origin, table.first_line)
 
@@ -175,12 +182,13 @@ def parse_dump(directory: Path) -> Snapshot:
         raise UsageError(f"{directory}: no such dump directory")
     version, schema = _parse_schema(directory)
     tables = []
+    texts: dict[str, str] = {}
     expected = {table_file(e.name): e for e in schema if e.kind == "table"}
     for label, entry in sorted(expected.items()):
         table = parse_table(_lines(directory / label, label), label)
         if table.name != entry.name:
             raise UsageError(f"{label}:1: holds table {table.name!r}, expected {entry.name!r}")
-        tables.append(_resolve(directory, table))
+        tables.append(_resolve(directory, table, texts))
     extra = sorted(
         p for p in (directory / TABLES).glob("*.tsv") if f"{TABLES}/{p.name}" not in expected
     )

@@ -31,6 +31,7 @@ __all__ = [
 
 # Tables come first (rows are loaded before indexes are built and triggers exist).
 SCHEMA_KINDS = ("table", "view", "index", "trigger")
+_SHARED_TEXT = 1024  # bytes: legacy tables repeat the MODULES text in every run's row
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,22 @@ def quote_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _decode_text(data: bytes) -> str | RawText:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return RawText(data)
+class _TextDecoder:
+    """sqlite3 text_factory: exact texts, a large text repeated in many rows held once."""
+
+    def __init__(self) -> None:
+        self.large: dict[bytes, str | RawText] = {}
+
+    def __call__(self, data: bytes) -> str | RawText:
+        if len(data) >= _SHARED_TEXT and data in self.large:
+            return self.large[data]
+        try:
+            text: str | RawText = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = RawText(data)
+        if len(data) >= _SHARED_TEXT:
+            self.large[data] = text
+        return text
 
 
 def _schema(cur: sqlite3.Cursor) -> list[SchemaEntry]:
@@ -118,7 +130,7 @@ def read_snapshot(conn: Connection) -> Snapshot:
     """Everything in the database, read inside the caller's (read) transaction."""
     raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
     saved = raw.text_factory
-    raw.text_factory = _decode_text
+    raw.text_factory = _TextDecoder()
     try:
         cur = raw.cursor()
         user_version = int(cur.execute("PRAGMA user_version").fetchone()[0])
