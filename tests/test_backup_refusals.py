@@ -111,3 +111,18 @@ def test_restore_then_dump_gives_the_same_text(
     files = sorted(p.relative_to(dumped) for p in dumped.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
     assert all((dumped / f).read_bytes() == (again / f).read_bytes() for f in files)
+
+
+def test_edit_that_parses_but_does_not_round_trip_is_restored_with_a_warning(
+    dumped: Path, tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    table = dumped / "tables/datasets.tsv"
+    lines = table.read_text().split("\n")
+    lines[1], lines[2] = lines[2], lines[1]  # rows out of order: valid, but not as dumped
+    table.write_text("\n".join(lines))
+    target = tmp_path / "restored.db"
+    result = run_cli("backup-restore", dumped, "--database", target, "--json")
+    assert result.exit_code == 0, result.output
+    assert '"identical": false' in result.stdout
+    assert "tables/datasets.tsv:2" in result.stderr
+    assert target.exists()
