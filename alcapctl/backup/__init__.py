@@ -15,7 +15,15 @@ from pathlib import Path
 
 import structlog
 
-from alcapctl.backup.files import BLOBS, TABLES, parse_dump, parse_table, render, table_file
+from alcapctl.backup.files import (
+    BLOBS,
+    TABLES,
+    parse_dump,
+    parse_table,
+    read_lines,
+    render,
+    table_file,
+)
 from alcapctl.backup.git import commit_dump, require_work_tree
 from alcapctl.errors import UsageError
 from alcapctl.store.dump import TableRows, build_database, take_snapshot
@@ -34,7 +42,6 @@ class DumpResult:
     changed: list[str]
     finished: dict[str, list[int]]
     commit: str | None = None
-    committed: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -67,9 +74,8 @@ def _previously_finished(directory: Path, label: str) -> set[int]:
     if not path.exists():
         return set()
     try:
-        text = path.read_text(encoding="utf-8")
-        return _finished_runs(parse_table(text[:-1].split("\n"), label))
-    except (UsageError, UnicodeDecodeError, IndexError):
+        return _finished_runs(parse_table(read_lines(path, label), label))
+    except UsageError:
         log.warning("previous dump unreadable; counting every finished run", file=str(path))
         return set()
 

@@ -19,7 +19,16 @@ from alcapctl.backup.codec import BlobRef, TokenError, decode, encode
 from alcapctl.errors import UsageError
 from alcapctl.store.dump import SCHEMA_KINDS, SchemaEntry, Snapshot, TableRows, Value
 
-__all__ = ["BLOBS", "SCHEMA", "TABLES", "parse_dump", "parse_table", "render", "table_file"]
+__all__ = [
+    "BLOBS",
+    "SCHEMA",
+    "TABLES",
+    "parse_dump",
+    "parse_table",
+    "read_lines",
+    "render",
+    "table_file",
+]
 
 SCHEMA = "schema.sql"
 TABLES = "tables"
@@ -67,7 +76,7 @@ def render(snapshot: Snapshot) -> dict[str, bytes]:
     return files
 
 
-def _lines(path: Path, label: str) -> list[str]:
+def read_lines(path: Path, label: str) -> list[str]:
     """The file's lines (only ``\\n`` ends a line); refuses a missing or non-UTF-8 file."""
     try:
         data = path.read_bytes()
@@ -91,7 +100,7 @@ def _expect_end(lines: list[str], label: str, end: str) -> None:
 
 
 def _parse_schema(directory: Path) -> tuple[int, list[SchemaEntry]]:
-    lines = _lines(directory / SCHEMA, SCHEMA)
+    lines = read_lines(directory / SCHEMA, SCHEMA)
     if lines[0] != _SCHEMA_HEAD:
         raise UsageError(f"{SCHEMA}:1: not an alcapctl dump (expected {_SCHEMA_HEAD!r})")
     _expect_end(lines, SCHEMA, _END["schema"])
@@ -185,7 +194,7 @@ def parse_dump(directory: Path) -> Snapshot:
     texts: dict[str, str] = {}
     expected = {table_file(e.name): e for e in schema if e.kind == "table"}
     for label, entry in sorted(expected.items()):
-        table = parse_table(_lines(directory / label, label), label)
+        table = parse_table(read_lines(directory / label, label), label)
         if table.name != entry.name:
             raise UsageError(f"{label}:1: holds table {table.name!r}, expected {entry.name!r}")
         tables.append(_resolve(directory, table, texts))
