@@ -63,6 +63,14 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
         ),
         "tables/alcapctl_meta.tsv:3: row refused by SQLite: UNIQUE constraint failed",
     ),
+    "other SQL in the schema": (
+        lambda d: _replace(d / "schema.sql", "CREATE TABLE datasets", "ATTACH 'x.db' AS x; --"),
+        "expected a CREATE TABLE",
+    ),
+    "two statements": (
+        lambda d: _replace(d / "schema.sql", ");\n-- table", "); ATTACH 'x.db' AS x;\n-- table"),
+        "refused: You can only execute one statement at a time",
+    ),
     "blob edited": (
         lambda d: next((d / "blobs").iterdir()).write_text("edited"),
         "does not match its sha256",

@@ -120,6 +120,9 @@ def _parse_schema(directory: Path) -> tuple[int, list[SchemaEntry]]:
             if i >= len(lines) - 1:
                 raise UsageError(f"{SCHEMA}:{start + 1}: statement never ends")
         sql = "\n".join(lines[start : i + 1])[:-1]
+        # Only the CREATE the header names: a dump must not run other SQL (ATTACH, ...).
+        if not re.match(rf"CREATE\s+(?:UNIQUE\s+)?{head[1]}\s", sql, re.IGNORECASE):
+            raise UsageError(f"{SCHEMA}:{start + 1}: expected a CREATE {head[1].upper()}")
         entries.append(SchemaEntry(head[1], name, sql, f"{SCHEMA}:{start + 1}"))
         i += 1
     return int(version[1]), entries
