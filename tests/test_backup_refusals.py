@@ -29,46 +29,33 @@ def _cut(path: Path, n: int) -> None:
     path.write_bytes(path.read_bytes()[:-n])
 
 
-def _replace(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
+def _edit(name: str, old: str, new: str) -> Callable[[Path], None]:
+    def edit(directory: Path) -> None:
+        text = (directory / name).read_text()
+        assert old in text
+        (directory / name).write_text(text.replace(old, new, 1))
+
+    return edit
 
 
+DATASETS = "tables/datasets.tsv"
+ATTACH = "ATTACH 'x.db' AS x;"
+
+# name: (damage done to the dump, what the error must say)
 DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
-    "cut mid-line": (
-        lambda d: _cut(d / "tables/datasets.tsv", 12),
-        "tables/datasets.tsv:23: file cut short",
-    ),
-    "cut at a line end": (
-        lambda d: _cut(d / "tables/datasets.tsv", 6),
-        "tables/datasets.tsv:23: file cut short",
-    ),
+    "cut mid-line": (lambda d: _cut(d / DATASETS, 12), f"{DATASETS}:23: file cut short"),
+    "cut at a line end": (lambda d: _cut(d / DATASETS, 6), f"{DATASETS}:23: file cut short"),
     "schema cut": (lambda d: _cut(d / "schema.sql", 200), "schema.sql:"),
-    "unterminated text": (
-        lambda d: _replace(d / "tables/datasets.tsv", '"SiR2"', '"SiR2'),
-        "tables/datasets.tsv:2: malformed text",
-    ),
-    "a value too many": (
-        lambda d: _replace(d / "tables/datasets.tsv", '"gold"', '"gold"\t1'),
-        "tables/datasets.tsv:2: 4 values for 3 columns",
-    ),
-    "not a value": (
-        lambda d: _replace(d / "tables/datasets.tsv", "2091", "20x1"),
-        "tables/datasets.tsv:2: not a value",
-    ),
+    "unterminated text": (_edit(DATASETS, '"SiR2"', '"SiR2'), f"{DATASETS}:2: malformed text"),
+    "a value too many": (_edit(DATASETS, '"gold"', '"gold"\t1'), f"{DATASETS}:2: 4 values for 3"),
+    "not a value": (_edit(DATASETS, "2091", "20x1"), f"{DATASETS}:2: not a value"),
     "duplicate key": (
-        lambda d: _replace(
-            d / "tables/alcapctl_meta.tsv", '"schema_version"\t"1"', '"a"\t1\n"a"\t2'
-        ),
+        _edit("tables/alcapctl_meta.tsv", '"schema_version"\t"1"', '"a"\t1\n"a"\t2'),
         "tables/alcapctl_meta.tsv:3: row refused by SQLite: UNIQUE constraint failed",
     ),
-    "other SQL in the schema": (
-        lambda d: _replace(d / "schema.sql", "CREATE TABLE datasets", "ATTACH 'x.db' AS x; --"),
-        "expected a CREATE TABLE",
-    ),
+    "other SQL": (_edit("schema.sql", "CREATE TABLE datasets", f"{ATTACH} --"), "a CREATE TABLE"),
     "two statements": (
-        lambda d: _replace(d / "schema.sql", ");\n-- table", "); ATTACH 'x.db' AS x;\n-- table"),
+        _edit("schema.sql", ");\n-- table", f"); {ATTACH}\n-- table"),
         "refused: You can only execute one statement at a time",
     ),
     "blob edited": (
