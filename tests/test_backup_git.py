@@ -75,6 +75,9 @@ def test_one_finished_run_changes_one_line(
     git(repo, "add", "--all")
     git(repo, "commit", "-q", "-m", "first")
     finish(db_path, GOLD_RUNS[0])
+    preview = run_cli("backup-dump", "--site", site_toml, "--out", repo, "--dry-run", "--json")
+    assert json.loads(preview.stdout)["changed"] == ["tables/alcapana_v1.tsv"]
+    assert git(repo, "status", "--porcelain") == ""  # --dry-run wrote nothing
     assert run_cli("backup-dump", "--site", site_toml, "--out", repo).exit_code == 0
     assert git(repo, "diff", "--numstat").splitlines() == ["1\t1\ttables/alcapana_v1.tsv"]
     diff = git(repo, "diff", "-U0").splitlines()

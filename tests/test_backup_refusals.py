@@ -98,6 +98,10 @@ def test_restore_then_dump_gives_the_same_text(
     dumped: Path, tmp_path: Path, run_cli: Callable[..., Result]
 ) -> None:
     target = tmp_path / "restored.db"
+    checked = run_cli("backup-restore", dumped, "--database", target, "--dry-run")
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.startswith("Would restore 5 tables, 24 rows")
+    assert not target.exists()
     result = run_cli("backup-restore", dumped, "--database", target, "--json")
     assert result.exit_code == 0, result.output
     assert '"identical": true' in result.stdout

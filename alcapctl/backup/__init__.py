@@ -80,24 +80,31 @@ def _previously_finished(directory: Path, label: str) -> set[int]:
         return set()
 
 
-def _write(directory: Path, files: dict[str, bytes]) -> list[str]:
-    """Write files that differ (atomically), remove stale ones; the paths that changed."""
-    changed = []
+def _changes(directory: Path, files: dict[str, bytes]) -> tuple[list[str], list[str]]:
+    """(files to write because they differ, stale files a previous dump left)."""
+    differ = []
     for label, data in sorted(files.items()):
         path = directory / label
-        if path.exists() and path.read_bytes() == data:
-            continue
+        if not path.exists() or path.read_bytes() != data:
+            differ.append(label)
+    stale = [
+        f"{sub}/{path.name}"
+        for sub in (TABLES, BLOBS)
+        for path in sorted((directory / sub).glob("*"))
+        if path.is_file() and f"{sub}/{path.name}" not in files
+    ]
+    return differ, stale
+
+
+def _write(directory: Path, files: dict[str, bytes], differ: list[str], stale: list[str]) -> None:
+    for label in differ:
+        path = directory / label
         path.parent.mkdir(parents=True, exist_ok=True)
         part = path.with_name(f".{path.name}.part")
-        part.write_bytes(data)
-        os.replace(part, path)
-        changed.append(label)
-    for sub in (TABLES, BLOBS):
-        for path in sorted((directory / sub).glob("*")):
-            if path.is_file() and f"{sub}/{path.name}" not in files:
-                path.unlink()
-                changed.append(f"{sub}/{path.name}")
-    return changed
+        part.write_bytes(files[label])
+        os.replace(part, path)  # a reader (git, a crash) never sees half a file
+    for label in stale:
+        (directory / label).unlink()
 
 
 def _message(result: DumpResult) -> tuple[str, list[str]]:
@@ -115,10 +122,18 @@ def _runs(n: int) -> str:
 
 
 def dump(
-    url: str, directory: Path, *, commit: bool = False, lock_timeout: float = 60.0
+    url: str,
+    directory: Path,
+    *,
+    commit: bool = False,
+    dry_run: bool = False,
+    lock_timeout: float = 60.0,
 ) -> DumpResult:
-    """Dump the database at ``url`` into ``directory``; commit there if asked and changed."""
-    directory = directory.expanduser()
+    """Dump the database at ``url`` into ``directory``; commit there if asked and changed.
+
+    With ``dry_run`` nothing is written or committed; the result says what would change.
+    """
+    directory = directory.expanduser().absolute()
     if commit:
         require_work_tree(directory)
     snapshot = take_snapshot(url, lock_timeout)
@@ -128,16 +143,18 @@ def dump(
         new = _finished_runs(table) - _previously_finished(directory, table_file(table.name))
         if new:
             finished[table.name] = sorted(new)
-    directory.mkdir(parents=True, exist_ok=True)
-    changed = _write(directory, files)
+    differ, stale = _changes(directory, files)
+    if not dry_run:
+        directory.mkdir(parents=True, exist_ok=True)
+        _write(directory, files, differ, stale)
     result = DumpResult(
         directory,
         {t.name: len(t.rows) for t in snapshot.tables},
         sum(1 for k in files if k.startswith(f"{BLOBS}/")),
-        changed,
+        differ + stale,
         finished,
     )
-    if commit:
+    if commit and not dry_run:
         result.commit = commit_dump(directory, *_message(result))
     return result
 
@@ -154,11 +171,17 @@ def _first_difference(files: dict[str, bytes], directory: Path) -> str | None:
     return None
 
 
-def restore(directory: Path, database: Path) -> RestoreResult:
-    """Build a new database at ``database`` from the dump in ``directory``."""
+def restore(directory: Path, database: Path, *, dry_run: bool = False) -> RestoreResult:
+    """Build a new database at ``database`` from the dump in ``directory``.
+
+    With ``dry_run`` the whole dump is checked and nothing is written.
+    """
     if database.exists():
         raise UsageError(f"{database}: already exists; restore only writes a new file")
     snapshot = parse_dump(directory)
+    rows = {t.name: len(t.rows) for t in snapshot.tables}
+    if dry_run:
+        return RestoreResult(database, rows)
     database.parent.mkdir(parents=True, exist_ok=True)
     part = database.with_name(f".{database.name}.restore-{os.getpid()}")
     part.unlink(missing_ok=True)
@@ -171,7 +194,7 @@ def restore(directory: Path, database: Path) -> RestoreResult:
             raise UsageError(f"{database}: appeared while restoring; left untouched") from None
     finally:
         part.unlink(missing_ok=True)
-    result = RestoreResult(database, {t.name: len(t.rows) for t in snapshot.tables})
+    result = RestoreResult(database, rows)
     where = _first_difference(render(again), directory)
     if where is not None:
         result.identical = False

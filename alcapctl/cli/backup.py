@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from alcapctl.cli.options import AppContext, emit_json, json_option, store_options
+from alcapctl.cli.options import (
+    AppContext,
+    dry_run_option,
+    emit_json,
+    json_option,
+    store_options,
+)
 
 
 @click.command("backup-dump")
@@ -16,9 +22,12 @@ from alcapctl.cli.options import AppContext, emit_json, json_option, store_optio
     help="Dump directory (default: <data>/backup, <data> being the site's data root).",
 )
 @click.option("--commit", is_flag=True, help="git add and commit in the dump directory.")
+@dry_run_option
 @json_option
 @store_options
-def backup_dump(app: AppContext, out: Path | None, commit: bool, as_json: bool) -> None:
+def backup_dump(
+    app: AppContext, out: Path | None, commit: bool, dry_run: bool, as_json: bool
+) -> None:
     """Write the whole database as text made for git: one row a line, stable order.
 
     The snapshot is consistent even while others claim and finish runs.  Writing the
@@ -34,7 +43,13 @@ def backup_dump(app: AppContext, out: Path | None, commit: bool, as_json: bool) 
     from alcapctl.backup import dump
 
     directory = out if out is not None else app.settings.data / "backup"
-    result = dump(app.settings.database, directory, commit=commit, lock_timeout=app.lock_timeout)
+    result = dump(
+        app.settings.database,
+        directory,
+        commit=commit,
+        dry_run=dry_run,
+        lock_timeout=app.lock_timeout,
+    )
     if as_json:
         emit_json(result.to_dict())
         return
@@ -42,8 +57,9 @@ def backup_dump(app: AppContext, out: Path | None, commit: bool, as_json: bool) 
     click.echo(f"Dumped {len(result.rows)} tables, {rows} rows to {result.directory}")
     for name, runs in sorted(result.finished.items()):
         click.echo(f"{name}: {len(runs)} runs finished since the last dump")
-    click.echo(f"{len(result.changed)} files changed")
-    if commit:
+    verb = "would change" if dry_run else "changed"
+    click.echo(f"{len(result.changed)} files {verb}")
+    if commit and not dry_run:
         click.echo(f"Committed {result.commit}" if result.commit else "Nothing to commit")
 
 
@@ -56,8 +72,9 @@ def backup_dump(app: AppContext, out: Path | None, commit: bool, as_json: bool) 
     metavar="NEW",
     help="The database file to create; an existing file is refused.",
 )
+@dry_run_option
 @json_option
-def backup_restore(directory: Path, target: str, as_json: bool) -> None:
+def backup_restore(directory: Path, target: str, dry_run: bool, as_json: bool) -> None:
     """Rebuild a database from a dump written by backup-dump.
 
     The whole dump is checked first (a file cut short or edited so that it no longer
@@ -66,6 +83,7 @@ def backup_restore(directory: Path, target: str, as_json: bool) -> None:
 
     \b
     Example:
+      alcapctl backup-restore ~/alcap-db-backup --database ~/data/production-restored.db --dry-run
       alcapctl backup-restore ~/alcap-db-backup --database ~/data/production-restored.db
     """
     from alcapctl.backup import restore
@@ -76,8 +94,9 @@ def backup_restore(directory: Path, target: str, as_json: bool) -> None:
     path = sqlite_path(database_url(target))
     if path is None:
         raise UsageError(f"{target}: restore writes a new SQLite file; give a path")
-    result = restore(directory, path)
+    result = restore(directory, path, dry_run=dry_run)
     if as_json:
         emit_json({"database": str(path), "rows": result.rows, "identical": result.identical})
         return
-    click.echo(f"Restored {len(result.rows)} tables, {sum(result.rows.values())} rows into {path}")
+    verb = "Would restore" if dry_run else "Restored"
+    click.echo(f"{verb} {len(result.rows)} tables, {sum(result.rows.values())} rows into {path}")
