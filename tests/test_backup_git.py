@@ -90,21 +90,24 @@ def test_one_finished_run_changes_one_line(
 def test_commit_once_and_not_again_when_unchanged(
     production: Path, site_toml: Path, db_path: Path, repo: Path, run_cli: Callable[..., Result]
 ) -> None:
-    first = run_cli("backup-dump", "--site", site_toml, "--out", repo, "--commit")
+    (repo / "notes.txt").write_text("not part of the backup\n")
+    out = repo / "db"  # a folder of a larger repository, made by the first dump
+    first = run_cli("backup-dump", "--site", site_toml, "--out", out, "--commit")
     assert first.exit_code == 0, first.output
     assert git(repo, "rev-list", "--count", "HEAD").strip() == "1"
-    again = run_cli("backup-dump", "--site", site_toml, "--out", repo, "--commit", "--json")
+    assert git(repo, "status", "--porcelain") == "?? notes.txt\n"
+    again = run_cli("backup-dump", "--site", site_toml, "--out", out, "--commit", "--json")
     assert json.loads(again.stdout)["commit"] is None
     assert git(repo, "rev-list", "--count", "HEAD").strip() == "1"
     finish(db_path, GOLD_RUNS[0])
     finish(db_path, GOLD_RUNS[1])
-    third = run_cli("backup-dump", "--site", site_toml, "--out", repo, "--commit", "--json")
+    third = run_cli("backup-dump", "--site", site_toml, "--out", out, "--commit", "--json")
     assert json.loads(third.stdout)["commit"] == git(repo, "rev-parse", "HEAD").strip()
     message = git(repo, "log", "-1", "--format=%B").splitlines()
     assert message[0] == "backup: 2 runs finished"
     assert f"alcapana_v1: 2 runs finished ({GOLD_RUNS[0]}, {GOLD_RUNS[1]})" in message
     assert "  tables/alcapana_v1.tsv +2 -2" in message
-    assert git(repo, "status", "--porcelain") == ""
+    assert git(repo, "status", "--porcelain") == "?? notes.txt\n"
 
 
 def test_commit_needs_a_git_work_tree(

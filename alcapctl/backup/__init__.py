@@ -58,7 +58,7 @@ class DumpResult:
 class RestoreResult:
     database: Path
     rows: dict[str, int] = field(default_factory=dict)
-    identical: bool = True
+    identical: bool | None = None  # dumps back to the same text; None: not built (dry run)
 
 
 def _finished_runs(table: TableRows) -> set[int]:
@@ -194,9 +194,8 @@ def restore(directory: Path, database: Path, *, dry_run: bool = False) -> Restor
             raise UsageError(f"{database}: appeared while restoring; left untouched") from None
     finally:
         part.unlink(missing_ok=True)
-    result = RestoreResult(database, rows)
     where = _first_difference(render(again), directory)
+    result = RestoreResult(database, rows, identical=where is None)
     if where is not None:
-        result.identical = False
         log.warning("restored database does not dump back to the same text", first=where)
     return result

@@ -28,10 +28,9 @@ def _git(
 
 
 def require_work_tree(directory: Path) -> None:
-    """UsageError (exit 2) unless ``directory`` is inside a git work tree."""
-    inside = directory.is_dir() and _git(
-        directory, "rev-parse", "--is-inside-work-tree", check=False
-    )
+    """UsageError (exit 2) unless ``directory``, or the folder it will be made in, is in git."""
+    existing = next(p for p in (directory, *directory.parents) if p.exists())
+    inside = existing.is_dir() and _git(existing, "rev-parse", "--is-inside-work-tree", check=False)
     if not inside or inside.stdout.strip() != "true":
         raise UsageError(
             f"{directory}: not a git work tree; --commit needs one "
