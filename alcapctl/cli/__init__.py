@@ -28,6 +28,8 @@ _COMMANDS = {
     "run": "run:run",
     "abort": "run:abort",
     "recover": "run:recover",
+    "backup-dump": "backup:backup_dump",
+    "backup-restore": "backup:backup_restore",
 }
 
 
