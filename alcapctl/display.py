@@ -1,16 +1,30 @@
-"""Everything rich draws (status tables, dataset lists, check reports); nothing else imports it."""
+"""Everything rich draws (status tables, dataset lists, check reports, transfer bars).
+
+Nothing else imports rich.
+"""
 
 from __future__ import annotations
 
+import threading
+from types import TracebackType
 from typing import Any
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from alcapctl.states import RunState
 from alcapctl.steps.status import ProductionStatus
 
-__all__ = ["render_check", "render_datasets", "render_status", "status_table"]
+__all__ = ["TransferBars", "render_check", "render_datasets", "render_status", "status_table"]
 
 
 def _console(console: Console | None) -> Console:
@@ -72,3 +86,58 @@ def render_check(report: dict[str, Any], console: Console | None = None) -> None
 def _runs(runs: list[int], most: int = 20) -> str:
     shown = ", ".join(str(r) for r in runs[:most])
     return shown + (f", … ({len(runs) - most} more)" if len(runs) > most else "")
+
+
+class TransferBars:
+    """One progress bar per transfer with size, rate and time left; lines print above them.
+
+    Takes the calls of ``alcapctl.archive.Progress`` from any thread; use it as a context
+    manager around the transfers.
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=_console(console),
+            transient=True,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> TransferBars:
+        self.bars.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.bars.stop()
+
+    def print(self, line: str) -> None:
+        self.bars.console.print(line, markup=False, highlight=False)
+
+    def start(self, name: str, total: int | None, done: int = 0) -> None:
+        with self._lock:
+            task = self._tasks.get(name)
+            if task is None:
+                self._tasks[name] = self.bars.add_task(name, total=total, completed=done)
+            else:
+                self.bars.reset(task, total=total, completed=done)
+
+    def advance(self, name: str, nbytes: int) -> None:
+        task = self._tasks.get(name)
+        if task is not None:
+            self.bars.advance(task, nbytes)
+
+    def finish(self, name: str) -> None:
+        with self._lock:
+            task = self._tasks.pop(name, None)
+        if task is not None:
+            self.bars.remove_task(task)

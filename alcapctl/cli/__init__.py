@@ -25,6 +25,7 @@ _COMMANDS = {
     "claim": "production:claim",
     "status": "production:status",
     "check": "production:check",
+    "stage": "stage:stage",
 }
 
 

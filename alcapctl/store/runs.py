@@ -20,7 +20,7 @@ from alcapctl.clock import now_iso
 from alcapctl.config import OUTPUT_NAMES
 from alcapctl.states import ACTIVE, RunState, check_transition
 from alcapctl.store.records import Failure, ProductionRecord, RunRecord
-from alcapctl.store.schema import blobs, datasets, failures
+from alcapctl.store.schema import blobs, datasets, failures, production_table
 
 __all__ = ["Owner", "RunTable"]
 
@@ -136,6 +136,19 @@ class RunTable:
             Failure(r.run, r.attempt, r.at, r.step, r.user, r.job_id, r.exit_code, r.reason)
             for r in self.conn.execute(query)
         ]
+
+    def base_outputs(self, name: str, runs: Iterable[int]) -> dict[int, str]:
+        """The ``name`` output (e.g. ``tree``) of these runs, finished in the base production."""
+        if self.production.base is None:
+            return {}
+        base = production_table("alcapana", self.production.base)
+        column = base.c[name]
+        query = select(base.c.run, column).where(
+            base.c.run.in_(list(runs)),
+            base.c.status == RunState.FINISHED.value,
+            column.is_not(None),
+        )
+        return {int(run): str(path) for run, path in self.conn.execute(query)}
 
     # -- changing ------------------------------------------------------------------------
 
