@@ -110,7 +110,8 @@ def stage(
         result.staged = runs
         return result
     say(f"Staging runs: {runs}")
-    ctx.staging_dir.mkdir(parents=True, exist_ok=True)
+    if archive.copies:
+        ctx.staging_dir.mkdir(parents=True, exist_ok=True)
     _fetch_all(ctx, archive, plan.todo, gate, result, say, progress)
     return result
 
