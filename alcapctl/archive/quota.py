@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 __all__ = ["PARSERS", "SpaceUse", "parse_df", "parse_lfs", "parse_mmlsquota"]
 
+_QUOTA_TYPES = {"USR", "GRP", "FILESET"}
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGTP]?)i?B?\*?$", re.IGNORECASE)
 
@@ -73,10 +74,15 @@ def parse_mmlsquota(text: str) -> SpaceUse:
         if "Filesystem" in fields:
             unit = _unit_of(line.split("|")[0])
             continue
-        if len(fields) < 5 or fields[1].upper() not in {"USR", "GRP", "FILESET"}:
+        # Newer releases put a Fileset column before the type: find the type, sizes follow.
+        kind = next((i for i, f in enumerate(fields[1:3], 1) if f in _QUOTA_TYPES), None)
+        if kind is None:
             continue
-        used, quota, limit = (_bytes(f, unit) for f in fields[2:5])
-        uses.append(SpaceUse(used, quota or limit, f"mmlsquota {fields[0]} {fields[1]}"))
+        try:
+            used, quota, limit = (_bytes(f, unit) for f in fields[kind + 1 : kind + 4])
+        except ValueError:  # "no limits", a truncated line
+            continue
+        uses.append(SpaceUse(used, quota or limit, f"mmlsquota {' '.join(fields[: kind + 1])}"))
     return _tightest(uses, "mmlsquota")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from alcapctl.config import load_settings
 from alcapctl.states import RunState
@@ -215,14 +216,20 @@ def test_space_limit_stops_fetching_until_space_frees(
     )
     ctx = open_ctx(prod)
     ctx.store.runs(ctx.record, lambda runs: runs.claim(2, OWNER), write=True)
-    full = stage(ctx)
-    assert full.waiting_for_space and full.staged == [] and full.space_percent == 95.0
-    assert states(ctx) == {2091: "C", 2092: "C"}
-    assert not ctx.staging_dir.exists()
-    assert stage(ctx).waiting_for_space  # still full: still nothing
-    report.write_text(_df(40))
-    freed = stage(ctx)
+    with capture_logs() as logs:
+        full = stage(ctx)
+        assert stage(ctx).waiting_for_space  # still full: still nothing, said once
+        assert full.waiting_for_space and full.staged == [] and full.space_percent == 95.0
+        assert states(ctx) == {2091: "C", 2092: "C"}
+        assert not ctx.staging_dir.exists()
+        report.write_text(_df(40))
+        freed = stage(ctx)
     assert not freed.waiting_for_space and freed.staged == [2091, 2092]
+    said = [(e["event"], e["percent"]) for e in logs if "spacelim" in e]
+    assert said == [
+        ("data file system above spacelim: no new inputs fetched", 95.0),
+        ("space freed: fetching resumes", 40.0),
+    ]
     assert states(ctx) == {2091: "S", 2092: "S"}
 
 
