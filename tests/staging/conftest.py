@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from pyftpdlib.authorizers import DummyAuthorizer
@@ -33,11 +33,11 @@ class RecordingHandler(FTPHandler):
     recall command, and records every command line it receives but passwords."""
 
     auth_failed_timeout = 0
-    proto_cmds = {
+    proto_cmds: ClassVar[dict[str, dict[str, Any]]] = {
         **FTPHandler.proto_cmds,
         "STAGE": {"perm": None, "auth": True, "arg": True, "help": "Syntax: STAGE <SP> name"},
     }
-    received: list[str] = []  # replaced per server by the fixture
+    received: ClassVar[list[str]] = []  # replaced per server by the fixture
 
     def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
         if cmd != "PASS":

@@ -102,7 +102,7 @@ def test_failed_attempt_exits_1(
     run_cli: Callable[..., Result],
     db_path: Path,
 ) -> None:
-    server, prod = _ready(ftp_server, make_production, run_cli, claim=3)
+    _, prod = _ready(ftp_server, make_production, run_cli, claim=3)
     result = run_cli("stage", prod, "--nprep", "3")
     assert result.exit_code == 1
     assert result.stdout.splitlines()[-2:] == [
