@@ -270,9 +270,8 @@ class _Recorder:
         ctx = self.ctx
 
         def write(runs: RunTable) -> tuple[list[int], dict[int, RunState | None]]:
-            moved = []
-            for record, path in ok:
-                moved += runs.move([record.run], C, S, ctx.owner, input=str(path), lease=runs.now)
+            inputs = {record.run: str(path) for record, path in ok}
+            moved = runs.move_each("input", inputs, C, S, ctx.owner, lease=runs.now)
             fails = {
                 record.run: runs.fail(
                     record,

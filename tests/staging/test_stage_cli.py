@@ -33,7 +33,7 @@ def _ready(
 def _table(db_path: Path) -> list[tuple[int, str, int, str | None]]:
     with sqlite3.connect(db_path) as conn:
         query = "SELECT run, status, attempts, input FROM alcapana_v1 WHERE status != 'N'"
-        return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
+        return [tuple(row) for row in conn.execute(query)]
 
 
 def test_stage_command(
