@@ -34,6 +34,9 @@ log = structlog.get_logger("alcapctl.stage")
 C, S = RunState.CLAIMED, RunState.STAGED
 FLUSH_EVERY = 1.0  # seconds between database writes while transfers go on
 
+Item = tuple[RunRecord, str | None]  # a run to stage and its input's name (None: unknown)
+Outcome = Path | FetchError
+
 
 @dataclass
 class StageResult:
@@ -53,7 +56,7 @@ class StageResult:
 @dataclass(frozen=True)
 class _Plan:
     claimed: list[RunRecord]  # this user's C runs, for recalls
-    todo: list[tuple[RunRecord, str | None]]  # the runs to fetch now, and their input name
+    todo: list[Item]  # the runs to fetch now
 
 
 def _plan(ctx: StepContext, runs: RunTable) -> _Plan:
@@ -123,7 +126,7 @@ def _silent(_: str) -> None:
 def _fetch_all(
     ctx: StepContext,
     archive: Archive,
-    todo: list[tuple[RunRecord, str | None]],
+    todo: list[Item],
     gate: SpaceGate,
     result: StageResult,
     say: Callable[[str], None],
@@ -134,7 +137,7 @@ def _fetch_all(
     recorder = _Recorder(ctx, result, forget_recalls=archive.recalls)
     last_started = [0]
 
-    def fetch(item: tuple[RunRecord, str | None]) -> Path | FetchError:
+    def fetch(item: Item) -> Outcome:
         record, name = item
         try:
             return _fetch_one(ctx, archive, record.run, name, sums, progress)
@@ -144,7 +147,7 @@ def _fetch_all(
     def may_start() -> bool:
         return gate.allows() and result.unavailable is None
 
-    def on_start(item: tuple[RunRecord, str | None]) -> None:
+    def on_start(item: Item) -> None:
         last_started[0] = item[0].run
         say(f"{archive.action} run: {item[0].run}")
 
@@ -162,8 +165,9 @@ def _fetch_all(
                 recorder.failed(record, str(outcome))
             else:
                 say(f"... Success!{suffix}")
-                if archive.copies and outcome.stat().st_nlink == 1:
-                    gate.add(outcome.stat().st_size)
+                stat = outcome.stat()
+                if archive.copies and stat.st_nlink == 1:  # a hard link takes no new space
+                    gate.add(stat.st_size)
                 recorder.staged(record, outcome)
     finally:
         recorder.flush()
@@ -198,10 +202,6 @@ def discard(ctx: StepContext, path: Path) -> None:
     """Delete a staged file; only ever one inside this production's staging directory."""
     if path.parent == ctx.staging_dir:
         path.unlink(missing_ok=True)
-
-
-Item = tuple[RunRecord, str | None]
-Outcome = Path | FetchError
 
 
 def _fetches(
@@ -269,9 +269,9 @@ class _Recorder:
             return
         ctx = self.ctx
 
-        def write(runs: RunTable) -> tuple[list[int], dict[int, RunState | None]]:
+        def write(runs: RunTable) -> tuple[set[int], dict[int, RunState | None]]:
             inputs = {record.run: str(path) for record, path in ok}
-            moved = runs.move_each("input", inputs, C, S, ctx.owner, lease=runs.now)
+            moved = set(runs.move_each("input", inputs, C, S, ctx.owner, lease=runs.now))
             fails = {
                 record.run: runs.fail(
                     record,
