@@ -46,17 +46,31 @@ def open_ctx() -> Iterator[Callable[[Path], StepContext]]:
         store.close()
 
 
-def _production(
-    make_production: Callable[..., Path],
-    open_ctx: Callable[[Path], StepContext],
-    archive: dict[str, Any],
-    claim: int,
-    **limits: Any,
-) -> StepContext:
-    prod = make_production(archive=archive, limits={"transfers": 1, **limits})
-    ctx = open_ctx(prod)
-    ctx.store.runs(ctx.record, lambda runs: runs.claim(claim, OWNER), write=True)
-    return ctx
+@pytest.fixture
+def production(
+    make_production: Callable[..., Path], open_ctx: Callable[[Path], StepContext]
+) -> Callable[..., StepContext]:
+    """``production(archive, claim, site=None, **limits)``: registered, ``claim`` runs in C."""
+
+    def make(
+        archive: dict[str, Any], claim: int, site: Path | None = None, **limits: Any
+    ) -> StepContext:
+        fields: dict[str, Any] = {"site": str(site)} if site else {}
+        prod = make_production(archive=archive, limits={"transfers": 1, **limits}, **fields)
+        ctx = open_ctx(prod)
+        ctx.store.runs(ctx.record, lambda runs: runs.claim(claim, OWNER), write=True)
+        return ctx
+
+    return make
+
+
+@pytest.fixture
+def served(ftp_server: Callable[..., FtpServer]) -> FtpServer:
+    """A well-behaved server holding the raw files of the first four gold runs."""
+    server = ftp_server()
+    for run in GOLD_RUNS[:4]:
+        server.put(f"run{run:05d}.mid", raw(run))
+    return server
 
 
 def rows(ctx: StepContext) -> dict[int, RunRecord]:
@@ -76,15 +90,9 @@ def archive_dir(tmp_path: Path) -> Path:
     return path
 
 
-def test_ftp_staging_until_nprep(
-    ftp_server: Callable[..., FtpServer],
-    make_production: Callable[..., Path],
-    open_ctx: Callable[[Path], StepContext],
-) -> None:
-    server = ftp_server()
-    for run in GOLD_RUNS[:3]:
-        server.put(f"run{run:05d}.mid", raw(run))
-    ctx = _production(make_production, open_ctx, {"url": server.url}, claim=3, nprep=2)
+def test_ftp_staging_until_nprep(served: FtpServer, production: Callable[..., StepContext]) -> None:
+    server = served
+    ctx = production({"url": server.url}, claim=3, nprep=2)
     lines: list[str] = []
     result = stage(ctx, report=lines.append)
     assert lines == [
@@ -106,14 +114,10 @@ def test_ftp_staging_until_nprep(
 
 
 def test_parallel_transfers_in_threads(
-    ftp_server: Callable[..., FtpServer],
-    make_production: Callable[..., Path],
-    open_ctx: Callable[[Path], StepContext],
+    served: FtpServer, production: Callable[..., StepContext]
 ) -> None:
-    server = ftp_server()
-    for run in GOLD_RUNS[:4]:
-        server.put(f"run{run:05d}.mid", raw(run))
-    ctx = _production(make_production, open_ctx, {"url": server.url}, claim=4, nprep=4, transfers=3)
+    server = served
+    ctx = production({"url": server.url}, claim=4, nprep=4, transfers=3)
     result = stage(ctx)
     assert sorted(result.staged) == GOLD_RUNS[:4]
     for run in GOLD_RUNS[:4]:
@@ -121,15 +125,11 @@ def test_parallel_transfers_in_threads(
 
 
 def test_recall_sent_once_per_run_ahead_of_its_download(
-    ftp_server: Callable[..., FtpServer],
-    make_production: Callable[..., Path],
-    open_ctx: Callable[[Path], StepContext],
+    served: FtpServer, production: Callable[..., StepContext]
 ) -> None:
-    server = ftp_server()
-    for run in GOLD_RUNS[:3]:
-        server.put(f"run{run:05d}.mid", raw(run))
+    server = served
     archive = {"url": server.url, "recall": "STAGE {filename}"}
-    ctx = _production(make_production, open_ctx, archive, claim=3, nprep=1)
+    ctx = production(archive, claim=3, nprep=1)
     first = stage(ctx)
     assert first.recalled == [2091, 2092, 2093] and first.staged == [2091]
     assert stage(ctx).recalled == []  # nprep full: nothing new, nothing resent
@@ -141,12 +141,10 @@ def test_recall_sent_once_per_run_ahead_of_its_download(
 
 
 def test_missing_file_counts_attempts_until_x(
-    ftp_server: Callable[..., FtpServer],
-    make_production: Callable[..., Path],
-    open_ctx: Callable[[Path], StepContext],
+    ftp_server: Callable[..., FtpServer], production: Callable[..., StepContext]
 ) -> None:
     server = ftp_server()
-    ctx = _production(make_production, open_ctx, {"url": server.url}, claim=1, max_attempts=2)
+    ctx = production({"url": server.url}, claim=1, max_attempts=2)
     lines: list[str] = []
     first = stage(ctx, report=lines.append)
     assert list(first.failed) == [2091] and first.exhausted == []
@@ -165,15 +163,13 @@ def test_missing_file_counts_attempts_until_x(
 
 
 def test_truncated_transfer_is_never_recorded_as_input(
-    ftp_server: Callable[..., FtpServer],
-    make_production: Callable[..., Path],
-    open_ctx: Callable[[Path], StepContext],
+    ftp_server: Callable[..., FtpServer], production: Callable[..., StepContext]
 ) -> None:
     dtp = type("Drop", (DroppingDTP,), {"drop_after": 1000, "drops": 99})
     server = ftp_server(dtp_handler=dtp, use_sendfile=False)
     server.put("run02091.mid", raw(2091))
     archive = {"url": server.url, "retries": 1}
-    ctx = _production(make_production, open_ctx, archive, claim=1)
+    ctx = production(archive, claim=1)
     result = stage(ctx)
     assert "failed after 2 tries" in result.failed[2091]
     row = rows(ctx)[2091]
@@ -201,8 +197,7 @@ def _df(percent: int) -> str:
 
 
 def test_space_limit_stops_fetching_until_space_frees(
-    make_production: Callable[..., Path],
-    open_ctx: Callable[[Path], StepContext],
+    production: Callable[..., StepContext],
     archive_dir: Path,
     tmp_path: Path,
     db_path: Path,
@@ -211,11 +206,7 @@ def test_space_limit_stops_fetching_until_space_frees(
     report = tmp_path / "quota.txt"
     report.write_text(_df(95))
     site = _site_with_quota(tmp_path, db_path, data_dir, report)
-    prod = make_production(
-        site=str(site), archive={"url": archive_dir.as_uri()}, limits={"spacelim": 90}
-    )
-    ctx = open_ctx(prod)
-    ctx.store.runs(ctx.record, lambda runs: runs.claim(2, OWNER), write=True)
+    ctx = production({"url": archive_dir.as_uri()}, claim=2, site=site, spacelim=90)
     with capture_logs() as logs:
         full = stage(ctx)
         assert stage(ctx).waiting_for_space  # still full: still nothing, said once
@@ -233,12 +224,8 @@ def test_space_limit_stops_fetching_until_space_frees(
     assert states(ctx) == {2091: "S", 2092: "S"}
 
 
-def test_file_archive_hard_links(
-    make_production: Callable[..., Path],
-    open_ctx: Callable[[Path], StepContext],
-    archive_dir: Path,
-) -> None:
-    ctx = _production(make_production, open_ctx, {"url": archive_dir.as_uri()}, claim=2)
+def test_file_archive_hard_links(production: Callable[..., StepContext], archive_dir: Path) -> None:
+    ctx = production({"url": archive_dir.as_uri()}, claim=2)
     assert stage(ctx).staged == [2091, 2092]
     staged = ctx.staging_dir / "run02091.mid"
     assert staged.stat().st_ino == (archive_dir / "run02091.mid").stat().st_ino
@@ -246,9 +233,7 @@ def test_file_archive_hard_links(
 
 
 def test_file_archive_on_another_file_system_is_copied(
-    make_production: Callable[..., Path],
-    open_ctx: Callable[[Path], StepContext],
-    tmp_path: Path,
+    production: Callable[..., StepContext], tmp_path: Path
 ) -> None:
     shm = Path("/dev/shm")
     if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
@@ -257,7 +242,7 @@ def test_file_archive_on_another_file_system_is_copied(
     archive.mkdir()
     try:
         (archive / "run02091.mid").write_bytes(raw(2091))
-        ctx = _production(make_production, open_ctx, {"url": archive.as_uri()}, claim=1)
+        ctx = production({"url": archive.as_uri()}, claim=1)
         assert stage(ctx).staged == [2091]
         staged = ctx.staging_dir / "run02091.mid"
         assert staged.read_bytes() == raw(2091)
@@ -270,16 +255,13 @@ def test_file_archive_on_another_file_system_is_copied(
 
 
 def test_checksum_mismatch_deletes_the_file_and_fails(
-    make_production: Callable[..., Path],
-    open_ctx: Callable[[Path], StepContext],
-    archive_dir: Path,
-    tmp_path: Path,
+    production: Callable[..., StepContext], archive_dir: Path, tmp_path: Path
 ) -> None:
     good = zlib.adler32(raw(2092))
     sums = tmp_path / "sums.txt"
     sums.write_text(f"# adler32 of the raw files\nrun02091.mid 0badc0de\nrun02092.mid {good:08x}\n")
     archive = {"url": archive_dir.as_uri(), "checksums": str(sums)}
-    ctx = _production(make_production, open_ctx, archive, claim=2)
+    ctx = production(archive, claim=2)
     result = stage(ctx)
     assert result.staged == [2092]
     assert result.failed == {
@@ -338,8 +320,6 @@ def test_rootana_input_is_the_base_tree_checked_in_place(
     assert trees[2091].read_bytes() == b"tree"
 
 
-def test_nothing_claimed_is_one_read(
-    make_production: Callable[..., Path], open_ctx: Callable[[Path], StepContext]
-) -> None:
-    ctx = _production(make_production, open_ctx, {"url": "ftp://unreachable.invalid/raw"}, 0)
+def test_nothing_claimed_is_one_read(production: Callable[..., StepContext]) -> None:
+    ctx = production({"url": "ftp://unreachable.invalid/raw"}, 0)
     assert stage(ctx) == StageResult()  # no archive opened: no netrc needed, nothing reached

@@ -8,26 +8,34 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 
 from tests.conftest import run_process
 from tests.staging.conftest import FtpServer, write_netrc
 from tests.staging.test_stage import raw
 
+Ready = Callable[..., tuple[FtpServer, Path]]
 
-def _ready(
+
+@pytest.fixture
+def ready(
     ftp_server: Callable[..., FtpServer],
     make_production: Callable[..., Path],
     run_cli: Callable[..., Result],
-    claim: int = 2,
-) -> tuple[FtpServer, Path]:
-    server = ftp_server()
-    for run in (2091, 2092):
-        server.put(f"run{run:05d}.mid", raw(run))
-    prod = make_production(archive={"url": server.url}, limits={"transfers": 1})
-    assert run_cli("init", prod).exit_code == 0
-    assert run_cli("claim", prod, "-n", claim).exit_code == 0
-    return server, prod
+) -> Ready:
+    """``ready(claim=2)``: a server with runs 2091 and 2092, the production init'ed and claimed."""
+
+    def make(claim: int = 2) -> tuple[FtpServer, Path]:
+        server = ftp_server()
+        for run in (2091, 2092):
+            server.put(f"run{run:05d}.mid", raw(run))
+        prod = make_production(archive={"url": server.url}, limits={"transfers": 1})
+        assert run_cli("init", prod).exit_code == 0
+        assert run_cli("claim", prod, "-n", claim).exit_code == 0
+        return server, prod
+
+    return make
 
 
 def _table(db_path: Path) -> list[tuple[int, str, int, str | None]]:
@@ -37,13 +45,9 @@ def _table(db_path: Path) -> list[tuple[int, str, int, str | None]]:
 
 
 def test_stage_command(
-    ftp_server: Callable[..., FtpServer],
-    make_production: Callable[..., Path],
-    run_cli: Callable[..., Result],
-    db_path: Path,
-    data_dir: Path,
+    ready: Ready, run_cli: Callable[..., Result], db_path: Path, data_dir: Path
 ) -> None:
-    _, prod = _ready(ftp_server, make_production, run_cli)
+    _, prod = ready()
     result = run_cli("stage", prod)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
@@ -63,13 +67,9 @@ def test_stage_command(
 
 
 def test_dry_run_json_changes_nothing(
-    ftp_server: Callable[..., FtpServer],
-    make_production: Callable[..., Path],
-    run_cli: Callable[..., Result],
-    db_path: Path,
-    data_dir: Path,
+    ready: Ready, run_cli: Callable[..., Result], db_path: Path, data_dir: Path
 ) -> None:
-    server, prod = _ready(ftp_server, make_production, run_cli)
+    server, prod = ready()
     result = run_cli("stage", prod, "--dry-run", "--json", "--nprep", "1")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -81,13 +81,9 @@ def test_dry_run_json_changes_nothing(
 
 
 def test_wrong_password_exits_2_and_changes_nothing(
-    ftp_server: Callable[..., FtpServer],
-    make_production: Callable[..., Path],
-    run_cli: Callable[..., Result],
-    db_path: Path,
-    data_dir: Path,
+    ready: Ready, run_cli: Callable[..., Result], db_path: Path, data_dir: Path
 ) -> None:
-    server, prod = _ready(ftp_server, make_production, run_cli)
+    server, prod = ready()
     write_netrc(server.netrc, password="not-it")
     result = run_cli("stage", prod)
     assert result.exit_code == 2
@@ -97,12 +93,9 @@ def test_wrong_password_exits_2_and_changes_nothing(
 
 
 def test_failed_attempt_exits_1(
-    ftp_server: Callable[..., FtpServer],
-    make_production: Callable[..., Path],
-    run_cli: Callable[..., Result],
-    db_path: Path,
+    ready: Ready, run_cli: Callable[..., Result], db_path: Path
 ) -> None:
-    _, prod = _ready(ftp_server, make_production, run_cli, claim=3)
+    _, prod = ready(claim=3)
     result = run_cli("stage", prod, "--nprep", "3")
     assert result.exit_code == 1
     assert result.stdout.splitlines()[-2:] == [
@@ -113,12 +106,9 @@ def test_failed_attempt_exits_1(
 
 
 def test_netrc_open_to_others_is_refused_by_the_real_process(
-    ftp_server: Callable[..., FtpServer],
-    make_production: Callable[..., Path],
-    run_cli: Callable[..., Result],
-    db_path: Path,
+    ready: Ready, run_cli: Callable[..., Result], db_path: Path
 ) -> None:
-    server, prod = _ready(ftp_server, make_production, run_cli)
+    server, prod = ready()
     server.netrc.chmod(0o644)
     proc = run_process("stage", prod)
     assert proc.returncode == 2
