@@ -12,6 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from alcapctl.config import load_settings
+from alcapctl.errors import ConfigError
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext, open_production
 from alcapctl.steps.stage import StageResult, stage
@@ -323,3 +324,23 @@ def test_rootana_input_is_the_base_tree_checked_in_place(
 def test_nothing_claimed_is_one_read(production: Callable[..., StepContext]) -> None:
     ctx = production({"url": "ftp://unreachable.invalid/raw"}, 0)
     assert stage(ctx) == StageResult()  # no archive opened: no netrc needed, nothing reached
+
+
+@pytest.mark.parametrize(
+    ("archive", "message"),
+    [
+        ({}, "archive.url: not set"),
+        (
+            {"url": "file:///archive", "recall": "STAGE {filename}"},
+            "archive.recall: file:///archive",
+        ),
+    ],
+)
+def test_archive_settings_are_checked(
+    production: Callable[..., StepContext], archive: dict[str, Any], message: str
+) -> None:
+    ctx = production(archive, claim=1)
+    with pytest.raises(ConfigError, match=message) as err:
+        stage(ctx)
+    assert err.value.exit_code == 2
+    assert states(ctx) == {2091: "C"}
