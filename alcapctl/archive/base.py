@@ -20,6 +20,7 @@ __all__ = [
     "ArchiveUnavailable",
     "FetchError",
     "Progress",
+    "TransferCancelled",
     "part_path",
     "pump",
     "replace_part",
@@ -34,6 +35,10 @@ class FetchError(AlcapError):
 
 class ArchiveUnavailable(FetchError):
     """The archive itself cannot be reached; no run is to blame, so no attempt is counted."""
+
+
+class TransferCancelled(AlcapError):
+    """The step is stopping (Ctrl-C, an error elsewhere): a transfer in a thread gives up."""
 
 
 class Progress(Protocol):

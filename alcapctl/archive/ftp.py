@@ -30,10 +30,6 @@ log = structlog.get_logger("alcapctl.archive.ftp")
 _TRANSIENT = (OSError, EOFError, ftplib.error_temp, ftplib.error_reply, ftplib.error_proto)
 
 
-class _Missing(FetchError):
-    """The server says the file is not there: retrying will not help."""
-
-
 class FtpArchive(Archive):
     """Fetch inputs over FTP; optionally recall them from tape first."""
 
@@ -115,18 +111,21 @@ class FtpArchive(Archive):
     def fetch(self, name: str, dest: Path, progress: Progress | None = None) -> Path:
         part = part_path(dest)
         part.unlink(missing_ok=True)
+        try:
+            return self._fetch(name, part, dest, progress)
+        except BaseException:  # failed, interrupted or cancelled: no partial file stays
+            part.unlink(missing_ok=True)
+            raise
+
+    def _fetch(self, name: str, part: Path, dest: Path, progress: Progress | None) -> Path:
         delay = self.backoff
         reason = ""
         for attempt in range(self.retries + 1):
             before = _size(part)
             try:
                 expected = self._download(name, part, progress)
-            except _Missing:
-                part.unlink(missing_ok=True)
-                raise
             except ArchiveUnavailable as exc:
                 if attempt == self.retries:
-                    part.unlink(missing_ok=True)
                     raise
                 reason = str(exc)
             except _TRANSIENT as exc:
@@ -145,7 +144,6 @@ class FtpArchive(Archive):
                     time.sleep(delay)
                     delay = min(delay * 2, self.max_backoff)
                 log.info("retrying transfer", file=name, attempt=attempt + 2, reason=reason)
-        part.unlink(missing_ok=True)
         raise FetchError(
             f"{name}: failed after {self.retries + 1} tries (timeout {self.timeout:g} s): {reason}"
         )
@@ -157,7 +155,7 @@ class FtpArchive(Archive):
                 expected: int | None = ftp.size(name)
             except ftplib.error_perm as exc:
                 if str(exc).startswith("550"):
-                    raise _Missing(f"{name}: not on the archive ({_why(exc)})") from None
+                    raise FetchError(f"{name}: not on the archive ({_why(exc)})") from None
                 expected = None  # the server has no SIZE: trust its 226 reply alone
             offset = _size(part) if self._resume else 0
             conn, offset = self._open_data(ftp, name, offset)
@@ -179,13 +177,13 @@ class FtpArchive(Archive):
                 return conn, offset
             except ftplib.error_perm as exc:
                 if str(exc).startswith("550"):
-                    raise _Missing(f"{name}: not on the archive ({_why(exc)})") from None
+                    raise FetchError(f"{name}: not on the archive ({_why(exc)})") from None
                 log.info("the archive cannot resume; restarting", file=name, reply=str(exc))
                 self._resume = False
         try:
             conn, _ = ftp.ntransfercmd(f"RETR {name}")
         except ftplib.error_perm as exc:
-            raise _Missing(f"{name}: the archive refused it ({_why(exc)})") from None
+            raise FetchError(f"{name}: the archive refused it ({_why(exc)})") from None
         return conn, 0
 
 

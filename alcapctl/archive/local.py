@@ -62,6 +62,9 @@ class LocalArchive(Archive):
         except OSError as exc:
             part.unlink(missing_ok=True)
             raise FetchError(f"{name}: copy from {self.directory} failed: {exc}") from None
+        except BaseException:  # interrupted or cancelled: no partial file stays
+            part.unlink(missing_ok=True)
+            raise
         return replace_part(part, dest, size)
 
 

@@ -10,6 +10,7 @@ recorded: C -> S with the input path, or a failed attempt that leaves the run in
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -20,6 +21,7 @@ from typing import Any
 import structlog
 
 from alcapctl.archive import Archive, ArchiveUnavailable, FetchError, Progress, open_archive
+from alcapctl.archive.base import TransferCancelled
 from alcapctl.archive.checksums import expected_checksums, verify_checksum
 from alcapctl.archive.space import SpaceGate, SpaceUnknown, announce, probe_space
 from alcapctl.states import RunState
@@ -136,11 +138,14 @@ def _fetch_all(
     sums = expected_checksums(checksums) if checksums is not None else {}
     recorder = _Recorder(ctx, result, forget_recalls=archive.recalls)
     last_started = [0]
+    workers = min(ctx.limits.transfers, len(todo)) if archive.parallel else 1
+    stop = threading.Event()
+    watched = _Stoppable(progress, stop) if workers > 1 else progress
 
     def fetch(item: Item) -> Outcome:
         record, name = item
         try:
-            return _fetch_one(ctx, archive, record.run, name, sums, progress)
+            return _fetch_one(ctx, archive, record.run, name, sums, watched)
         except FetchError as exc:
             return exc
 
@@ -151,9 +156,8 @@ def _fetch_all(
         last_started[0] = item[0].run
         say(f"{archive.action} run: {item[0].run}")
 
-    workers = min(ctx.limits.transfers, len(todo)) if archive.parallel else 1
     try:
-        for (record, _), outcome in _fetches(todo, fetch, workers, may_start, on_start):
+        for (record, _), outcome in _fetches(todo, fetch, workers, may_start, on_start, stop):
             suffix = "" if last_started[0] == record.run else f" (run {record.run})"
             if isinstance(outcome, ArchiveUnavailable):
                 log.warning("archive unavailable; no attempt counted", reason=str(outcome))
@@ -210,8 +214,13 @@ def _fetches(
     workers: int,
     may_start: Callable[[], bool],
     on_start: Callable[[Item], None],
+    stop: threading.Event,
 ) -> Iterator[tuple[Item, Outcome]]:
-    """Fetch items in order (threads when ``workers`` > 1) while ``may_start`` allows."""
+    """Fetch items in order (threads when ``workers`` > 1) while ``may_start`` allows.
+
+    If the consumer stops early (an exception, Ctrl-C), ``stop`` is set so that transfers
+    in threads give up at their next block instead of running to the end.
+    """
     pending = iter(items)
     if workers <= 1:
         for item in pending:
@@ -231,12 +240,38 @@ def _fetches(
                 on_start(item)
                 running[pool.submit(fetch, item)] = item
 
-        top_up()
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield running.pop(future), future.result()
+        try:
             top_up()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield running.pop(future), future.result()
+                top_up()
+        except BaseException:
+            stop.set()
+            raise
+
+
+class _Stoppable:
+    """Passes progress on; ends a transfer running in a thread once the step is stopping."""
+
+    def __init__(self, progress: Progress | None, stop: threading.Event) -> None:
+        self.progress = progress
+        self.stop = stop
+
+    def start(self, name: str, total: int | None, done: int = 0) -> None:
+        if self.progress is not None:
+            self.progress.start(name, total, done)
+
+    def advance(self, name: str, nbytes: int) -> None:
+        if self.stop.is_set():
+            raise TransferCancelled(f"{name}: staging stopped")
+        if self.progress is not None:
+            self.progress.advance(name, nbytes)
+
+    def finish(self, name: str) -> None:
+        if self.progress is not None:
+            self.progress.finish(name)
 
 
 class _Recorder:

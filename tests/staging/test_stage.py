@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pyftpdlib.handlers import ThrottledDTPHandler
 from structlog.testing import capture_logs
 
 from alcapctl.config import load_settings
@@ -344,3 +346,23 @@ def test_archive_settings_are_checked(
         stage(ctx)
     assert err.value.exit_code == 2
     assert states(ctx) == {2091: "C"}
+
+
+def test_an_interrupted_step_stops_its_transfers_and_leaves_no_file(
+    ftp_server: Callable[..., FtpServer], production: Callable[..., StepContext]
+) -> None:
+    slow = type("Slow", (ThrottledDTPHandler,), {"write_limit": 500_000})
+    server = ftp_server(dtp_handler=slow)
+    for run in GOLD_RUNS[:2]:
+        server.put(f"run{run:05d}.mid", os.urandom(4 << 20))  # 8 s each at this rate
+    ctx = production({"url": server.url}, claim=2, nprep=2, transfers=2)
+
+    def interrupt_second_start(line: str) -> None:
+        if line == "Downloading run: 2092":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stage(ctx, report=interrupt_second_start)
+    assert os.listdir(ctx.staging_dir) == []  # 2091 gave up mid-way, its .part removed
+    assert states(ctx) == {2091: "C", 2092: "C"}
+    assert {t.name for t in threading.enumerate()} & {"alcapctl-stage_0"} == set()
