@@ -62,8 +62,8 @@ class Archive(ABC):
     # True when a fetch waits on the network, so that several are worth running in threads.
     parallel = False
 
-    def recall(self, names: list[str]) -> list[str]:
-        """Ask the archive to bring files back from tape; returns the names it accepted."""
+    def recall(self, commands: list[str]) -> list[str]:
+        """Send tape recall commands (``STAGE run02091.mid``); returns those sent."""
         return []
 
     @property

@@ -9,6 +9,7 @@ directory is taken relative to the login directory, as curl does.
 
 from __future__ import annotations
 
+import errno
 import ftplib
 import os
 import socket
@@ -28,6 +29,7 @@ log = structlog.get_logger("alcapctl.archive.ftp")
 
 # What a dropped or stalled transfer raises; the next try resumes it.
 _TRANSIENT = (OSError, EOFError, ftplib.error_temp, ftplib.error_reply, ftplib.error_proto)
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}  # our side: retrying cannot help
 
 
 class FtpArchive(Archive):
@@ -129,6 +131,8 @@ class FtpArchive(Archive):
                     raise
                 reason = str(exc)
             except _TRANSIENT as exc:
+                if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+                    raise FetchError(f"{name}: {part.parent}: {exc.strerror}") from None
                 reason = _why(exc)
             else:
                 have = _size(part)
