@@ -1,16 +1,30 @@
-"""Everything rich draws (status tables, dataset lists, check reports); nothing else imports it."""
+"""Everything rich draws (status tables, dataset lists, check reports, transfer bars).
+
+Nothing else imports rich.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -25,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DashboardState",
     "LiveDashboard",
+    "TransferBars",
     "dashboard",
     "render_check",
     "render_datasets",
@@ -235,3 +250,58 @@ class LiveDashboard:
             return False
         self._last = now
         return True
+
+
+class TransferBars:
+    """One progress bar per transfer with size, rate and time left; lines print above them.
+
+    Takes the calls of ``alcapctl.archive.Progress`` from any thread; use it as a context
+    manager around the transfers.
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=_console(console),
+            transient=True,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> TransferBars:
+        self.bars.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.bars.stop()
+
+    def print(self, line: str) -> None:
+        self.bars.console.print(line, markup=False, highlight=False)
+
+    def start(self, name: str, total: int | None, done: int = 0) -> None:
+        with self._lock:
+            task = self._tasks.get(name)
+            if task is None:
+                self._tasks[name] = self.bars.add_task(name, total=total, completed=done)
+            else:
+                self.bars.reset(task, total=total, completed=done)
+
+    def advance(self, name: str, nbytes: int) -> None:
+        task = self._tasks.get(name)
+        if task is not None:
+            self.bars.advance(task, nbytes)
+
+    def finish(self, name: str) -> None:
+        with self._lock:
+            task = self._tasks.pop(name, None)
+        if task is not None:
+            self.bars.remove_task(task)

@@ -30,6 +30,7 @@ _COMMANDS = {
     "recover": "run:recover",
     "backup-dump": "backup:backup_dump",
     "backup-restore": "backup:backup_restore",
+    "stage": "stage:stage",
 }
 
 
