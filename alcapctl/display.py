@@ -235,12 +235,14 @@ class LiveDashboard:
 
     def cycle(self, ctx: StepContext, result: CycleResult) -> None:
         self.state.finished_here += result.finished
+        self.state.spacelim = ctx.limits.spacelim
+        if result.space_percent is not None:
+            self.state.space_used = result.space_percent
         if self.due():
             self.show(production_status(ctx.store, ctx.record))
 
-    def show(self, status: ProductionStatus, space_used: float | None = None) -> None:
+    def show(self, status: ProductionStatus) -> None:
         self.state.status = status
-        self.state.space_used = space_used
         self._live.update(dashboard(self.state), refresh=True)
 
     def due(self) -> bool:

@@ -18,9 +18,11 @@ from alcapctl.files import remove_quietly
 from alcapctl.signals import deferred_signals
 from alcapctl.states import ACTIVE, RunState
 from alcapctl.steps.context import StepContext
+from alcapctl.steps.recall import forget_recalls
+from alcapctl.steps.stage import input_name
 from alcapctl.store import RunRecord, RunTable
 
-__all__ = ["AbortResult", "abort"]
+__all__ = ["AbortResult", "abort", "clean_up"]
 
 log = structlog.get_logger("alcapctl.abort")
 
@@ -68,16 +70,18 @@ def abort(
             return table.reset(ACTIVE, owner=owner, user=user, runs=[r.run for r in targets])
 
         result.aborted = ctx.store.runs(ctx.record, reset, write=True)
-        result.removed = _clean(ctx, [r for r in targets if r.run in result.aborted])
+        result.removed = clean_up(ctx, [r for r in targets if r.run in result.aborted])
     return result
 
 
-def _clean(ctx: StepContext, runs: list[RunRecord]) -> list[str]:
-    """Delete staged inputs and partial outputs of this user's aborted runs.
+def clean_up(ctx: StepContext, runs: list[RunRecord]) -> list[str]:
+    """Delete staged inputs and partial outputs of this user's runs sent back to N.
 
     Another user's files live under their own data directory, which our templates do not
     describe: their runs are reset, their files left to them.
     """
+    if ctx.record.type == "alcapana":  # a re-claimed run must be recalled from tape again
+        forget_recalls(ctx, [input_name(ctx, r.run) for r in runs])
     removed = []
     for run in runs:
         if run.user != ctx.settings.user:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from alcapctl.files import remove_quietly
+from alcapctl.steps.abort import clean_up
 from alcapctl.steps.claim import lease_cutoff
 from alcapctl.steps.context import StepContext
 from alcapctl.store import RunRecord, RunTable
@@ -27,6 +27,5 @@ def recover(ctx: StepContext, lease: float | None = None) -> list[RunRecord]:
     released = ctx.store.runs(ctx.record, release, write=True)
     for run in released:
         log.warning("released stale claim", run=run.run, user=run.user, host=run.host)
-        if run.input:
-            remove_quietly(run.input, inside=ctx.staging_dir)
+    clean_up(ctx, released)
     return released

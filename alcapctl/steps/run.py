@@ -43,6 +43,7 @@ class CycleResult:
     staged: int = 0
     submitted: int = 0
     open_runs: int = 0  # selected runs not yet F or X, anyone's
+    space_percent: float | None = None  # of the data file system, when staging looked
 
     @property
     def progressed(self) -> bool:
@@ -87,7 +88,9 @@ def _cycle(
     for run in claimed:
         say(f"Claimed run: {run}")
     result.claimed = len(claimed)
-    result.staged = len(stage(ctx, report=say).staged)
+    staged = stage(ctx, report=say)
+    result.staged = len(staged.staged)
+    result.space_percent = staged.space_percent
     result.submitted = len(submit(ctx, backend, report=say).submitted)
 
     def open_runs(runs: RunTable) -> int:
