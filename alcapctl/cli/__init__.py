@@ -25,6 +25,9 @@ _COMMANDS = {
     "claim": "production:claim",
     "status": "production:status",
     "check": "production:check",
+    "submit": "batch:submit",
+    "reap": "batch:reap",
+    "retry": "batch:retry",
 }
 
 
