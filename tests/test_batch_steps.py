@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from alcapctl.batch.base import JobInfo, SchedulerError
+from alcapctl.batch.base import JobInfo, JobState, SchedulerError
 from alcapctl.batch.local import LocalBackend
-from alcapctl.batch.wrapper import INTENT_FILE, job_dir, job_name
+from alcapctl.batch.wrapper import INTENT_FILE, job_dir, job_name, read_exit
 from alcapctl.errors import UsageError
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
@@ -289,3 +289,42 @@ submit(ctx, DiesAfterSubmit(ctx.workdir))
     reap(ctx, backend)
     assert rows(ctx)[run].status is F
     assert (ctx.settings.data / "ran.txt").read_text() == f"run {run:05d}\n"  # one job ran
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live processes of a process group (zombies left to a non-reaping init do not count)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_bytes()
+                fields = stat[stat.rindex(b")") + 2 :].split()
+                if fields[0] != b"Z" and int(fields[2]) == pgid:
+                    members.append(int(entry.name))
+    return members
+
+
+def test_cancel_stops_the_whole_job(ctx: StepContext, backend: CountingBackend) -> None:
+    [run] = stage(ctx, ["hang"])
+    submit(ctx, backend)
+    job_id = rows(ctx)[run].job_id or ""
+    pid = int(job_id.split("-")[0])
+    ran = ctx.settings.data / "ran.txt"
+    for _ in range(200):  # until the payload runs
+        if ran.exists():
+            break
+        backend.wait(0.05)
+    assert backend.poll([job_id])[job_id].state is JobState.RUNNING
+    backend.cancel([job_id])
+    assert backend.poll([job_id])[job_id].state is JobState.GONE
+    assert _group_members(pid) == []  # payload and heartbeat helper went too
+    jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run, 1))
+    assert read_exit(jobdir) == 128 + signal.SIGTERM
+
+
+def test_wait_returns_when_a_job_ends(ctx: StepContext, backend: CountingBackend) -> None:
+    [run] = stage(ctx, ["ok"])
+    submit(ctx, backend)
+    job_id = rows(ctx)[run].job_id or ""
+    backend.wait(60)  # would sleep a minute if it could not watch the job
+    assert backend.poll([job_id])[job_id].state is JobState.GONE
