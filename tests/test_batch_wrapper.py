@@ -13,7 +13,6 @@ import pytest
 from alcapctl.batch.wrapper import (
     EXIT_FILE,
     HEARTBEAT_FILE,
-    PID_FILE,
     read_exit,
     render_script,
     write_job,
@@ -40,6 +39,7 @@ def _script(root: Path, command: str, jobdir: Path) -> str:
         {"run": 2091, "input": str(root / "raw/it's run02091.mid"), "version": 4},
         _outputs(root),
         {"DAQdir": "/opt/daq dir", "ROOTSYS": "/opt/root"},
+        "0123456789abcdef",
     )
 
 
@@ -52,7 +52,7 @@ def test_golden_script() -> None:
 
 def _run(tmp_path: Path, command: str) -> tuple[Path, subprocess.Popen[bytes]]:
     jobdir = tmp_path / "job"
-    script = write_job(jobdir, _script(tmp_path, command, jobdir), "sqlite:///db")
+    script = write_job(jobdir, _script(tmp_path, command, jobdir))
     return jobdir, subprocess.Popen(["/bin/sh", str(script)], start_new_session=True)
 
 
@@ -72,8 +72,7 @@ def test_exit_code_is_the_payload(tmp_path: Path, command: str, code: int) -> No
     jobdir, proc = _run(tmp_path, command)
     assert proc.wait(timeout=30) == code
     assert read_exit(jobdir) == code
-    assert (jobdir / HEARTBEAT_FILE).exists()
-    assert int((jobdir / PID_FILE).read_text()) == proc.pid
+    assert int((jobdir / HEARTBEAT_FILE).read_text()) == proc.pid
     if code == 0:
         assert (tmp_path / "tree/v4/tree02091.root").read_text() == "raw\n"
         assert (tmp_path / "log/v4/alcapana.run02091.out").read_text() == "ok\n"

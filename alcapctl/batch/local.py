@@ -20,11 +20,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from alcapctl.batch.base import Backend, JobInfo, JobSpec, JobState
-from alcapctl.batch.wrapper import WRAPPER_LOG, job_dir
+from alcapctl.batch.wrapper import INTENT_FILE, job_dir
 
-__all__ = ["LOCAL_ID_FILE", "LocalBackend", "process_start"]
-
-LOCAL_ID_FILE = "local-id"  # the job id, next to the wrapper's own pid file
+__all__ = ["LocalBackend", "process_start"]
 
 
 def process_start(pid: int) -> int | None:
@@ -60,19 +58,19 @@ class LocalBackend(Backend):
         self._running: set[str] = set()  # ids seen alive at the last poll, for wait()
 
     def submit(self, spec: JobSpec) -> str:
-        with open(spec.jobdir / WRAPPER_LOG, "ab") as log:
-            child = subprocess.Popen(
-                ["/bin/sh", str(spec.script)],
-                cwd=spec.jobdir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
+        child = subprocess.Popen(
+            ["/bin/sh", str(spec.script)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self._children[child.pid] = child
         start = process_start(child.pid)
         job_id = f"{child.pid}-{start if start is not None else 0}"
-        (spec.jobdir / LOCAL_ID_FILE).write_text(job_id + "\n")
+        # No scheduler remembers the job: its id goes into the submit step's intent marker,
+        # which exists exactly as long as ``find`` may be asked about the job.
+        (spec.jobdir / INTENT_FILE).write_text(job_id + "\n")
         self._running.add(job_id)
         return job_id
 
@@ -106,11 +104,8 @@ class LocalBackend(Backend):
             self._wait_for(alive, deadline - time.monotonic())
             alive = [j for j in alive if self._alive(j)]
         self._signal(alive, signal.SIGKILL)
-        for job_id in job_ids:
-            self._running.discard(job_id)
-        for pid, child in list(self._children.items()):
-            if child.poll() is not None:
-                del self._children[pid]
+        self._running.difference_update(job_ids)
+        self._reap_children()
 
     def _signal(self, job_ids: Iterable[str], sig: signal.Signals) -> None:
         for job_id in job_ids:
@@ -124,15 +119,31 @@ class LocalBackend(Backend):
         found = {}
         for name in names:
             try:
-                found[name] = (job_dir(self.workdir, name) / LOCAL_ID_FILE).read_text().strip()
+                job_id = (job_dir(self.workdir, name) / INTENT_FILE).read_text().strip()
             except FileNotFoundError:
                 continue
+            if job_id:
+                found[name] = job_id
         return found
 
     def wait(self, timeout: float) -> None:
-        """Sleep until one of the jobs seen running ends, or ``timeout`` seconds."""
+        """Sleep until one of the jobs seen running ends, or ``timeout`` seconds.
+
+        Returns at once when one of our children ended since the last call: reap may
+        have read its exit file before the process was gone, without polling it.
+        """
+        if self._reap_children():
+            return
+        self._running = {job_id for job_id in self._running if self._alive(job_id)}
         if not self._wait_for(list(self._running), timeout):
             time.sleep(max(timeout, 0))
+
+    def _reap_children(self) -> bool:
+        """Collect our children that ended (no zombies left behind); True if any had."""
+        ended = [pid for pid, child in self._children.items() if child.poll() is not None]
+        for pid in ended:
+            del self._children[pid]
+        return bool(ended)
 
     def _wait_for(self, job_ids: Sequence[str], timeout: float) -> bool:
         """Block on pidfds of the given jobs; False when none could be watched."""

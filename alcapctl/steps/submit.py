@@ -6,9 +6,10 @@ submit asks the backend (one ``find`` call, only for marked runs) and adopts the
 instead of submitting it twice.
 
 An output that already exists is overwritten only when it is this production's own
-earlier attempt: the run's first job directory (``...-a1``) exists in this production's
-work directory and names this database.  Anything else (another production, a private
-database pointed at the same data directory) stops the run with X and a clear error.
+earlier attempt: the run's first job script (``...-a1/job.sh``) exists in this
+production's work directory and names this database (by a hash of its URL).  Anything
+else (another production, a private database pointed at the same data directory) stops
+the run with X and a clear error.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import structlog
 
 from alcapctl.batch.base import Backend, JobSpec
 from alcapctl.batch.wrapper import (
-    DATABASE_FILE,
     INTENT_FILE,
     job_dir,
     job_name,
+    owner_token,
     render_script,
     write_job,
+    written_for,
 )
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
@@ -73,12 +75,8 @@ def _name(ctx: StepContext, run: RunRecord) -> str:
 
 def _clash(ctx: StepContext, run: RunRecord) -> str | None:
     """Why an existing output of ``run`` must not be overwritten, or None."""
-    first = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, 1)) / DATABASE_FILE
-    try:
-        own = first.read_text().strip() == ctx.settings.database
-    except FileNotFoundError:
-        own = False
-    if own:
+    first = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, 1))
+    if written_for(first, owner_token(ctx.settings.database)):
         return None
     for name, path in ctx.output_paths(run.run).items():
         if path.exists():
@@ -94,10 +92,11 @@ def _spec(ctx: StepContext, run: RunRecord) -> JobSpec:
     name = _name(ctx, run)
     jobdir = job_dir(ctx.workdir, name)
     job = ctx.prod.job
-    script = render_script(
-        name, jobdir, job.command, command_fields(ctx, run), ctx.output_paths(run.run), job.env
-    )
-    path = write_job(jobdir, script, ctx.settings.database)
+    fields = command_fields(ctx, run)
+    token = owner_token(ctx.settings.database)
+    outputs = ctx.output_paths(run.run)
+    script = render_script(name, jobdir, job.command, fields, outputs, job.env, token)
+    path = write_job(jobdir, script)
     return JobSpec(name=name, script=path, jobdir=jobdir, resources=job.resources)
 
 

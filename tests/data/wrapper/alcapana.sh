@@ -1,8 +1,7 @@
 #!/bin/sh
-# alcapctl job alcap-alcapana4-02091-a1 (generated; edits are lost at the next attempt)
+# alcapctl job alcap-alcapana4-02091-a1, database 0123456789abcdef (generated; edits are lost at the next attempt)
 cd /work/alcapana_v4/jobs/alcap-alcapana4-02091-a1 || exit 111
-echo $$ >pid
-: >heartbeat
+echo $$ >heartbeat
 export DAQdir='/opt/daq dir'
 export ROOTSYS=/opt/root
 finish() { kill $beat 2>/dev/null; echo "$1" >exit; exit "$1"; }
@@ -13,10 +12,10 @@ finish() { kill $beat 2>/dev/null; echo "$1" >exit; exit "$1"; }
 ) </dev/null >/dev/null 2>&1 &
 beat=$!
 trap 'finish 143' TERM INT HUP
-[ -d /data/dump/v4 ] || mkdir -p /data/dump/v4 || finish $?
-[ -d /data/hist/v4 ] || mkdir -p /data/hist/v4 || finish $?
-[ -d /data/log/v4 ] || mkdir -p /data/log/v4 || finish $?
-[ -d /data/tree/v4 ] || mkdir -p /data/tree/v4 || finish $?
+[ -d /data/dump/v4 ] || mkdir -p /data/dump/v4 2>>wrapper.log || finish $?
+[ -d /data/hist/v4 ] || mkdir -p /data/hist/v4 2>>wrapper.log || finish $?
+[ -d /data/log/v4 ] || mkdir -p /data/log/v4 2>>wrapper.log || finish $?
+[ -d /data/tree/v4 ] || mkdir -p /data/tree/v4 2>>wrapper.log || finish $?
 {
 $DAQdir/alcapana -i '/data/raw/it'"'"'s run02091.mid' -T /data/tree/v4/tree02091.root -H /data/hist/v4/hist02091.root -D /data/dump/v4/dump02091.root -r 02091 -v 4
 } </dev/null >/data/log/v4/alcapana.run02091.out 2>/data/log/v4/alcapana.run02091.err &
