@@ -1,9 +1,11 @@
 """Per-job cost of the local backend and the job wrapper, against ``xargs -P2``.
 
-Runs N cheap jobs (``cat IN > TREE; cp TREE HIST``, 10 KB inputs) two at a time three
-ways: xargs, the wrapper script run by ``sh`` from xargs (the wrapper's own cost), and
-the local backend submitting generated wrappers and reaping from exit files (what
-submit/reap do, without the database).  Usage: ``python benchmarks/local_backend.py [N]``.
+Runs N cheap jobs (``cat IN > TREE; cp TREE HIST``, 10 KB inputs) two at a time four
+ways: xargs; the wrapper script run by ``sh`` from xargs (the wrapper's own cost); the
+local backend submitting generated wrappers and reaping from exit files (submit/reap
+without the database); and the submit and reap steps themselves on a real SQLite
+database, chained as the run loop chains them (pause 0).
+Usage: ``python benchmarks/local_backend.py [N]``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from alcapctl.batch.base import JobSpec
 from alcapctl.batch.local import LocalBackend
@@ -91,10 +94,62 @@ def bench_local(root: Path, raws: list[Path]) -> float:
     return time.perf_counter() - start
 
 
+def bench_steps(root: Path, raws: list[Path]) -> float:
+    """reap -> submit -> wait, as the run loop chains them, on a real database."""
+    from alcapctl.config import load_settings
+    from alcapctl.states import RunState
+    from alcapctl.steps.claim import claim
+    from alcapctl.steps.context import open_production
+    from alcapctl.steps.reap import reap
+    from alcapctl.steps.submit import submit
+    from alcapctl.store import DatasetRow, Store
+
+    store, _ = Store.create(f"sqlite:///{root / 'production.db'}")
+    store.import_datasets([DatasetRow(i + 1, "Bench", "gold") for i in range(len(raws))], "bench")
+    toml = root / "bench.toml"
+    toml.write_text(
+        'type = "alcapana"\ntag = "bench"\n'
+        "[limits]\nnproc = 2\npause = 0\nnprep = 0\n"
+        '[job]\ncommand = "cat {input} > {tree}; cp {tree} {hist}"\n'
+        "[outputs]\n"
+        + "".join(f'{k} = "{v}"\n' for k, v in _outputs(root, 0).items() if k != "odb").replace(
+            "00000", "{run:05d}"
+        )
+        + f'odb = "{root}/hist/hist{{run:05d}}.root"\n'  # the same file: no extra work
+    )
+    (root / "site.toml").write_text(f'database = "{root}/production.db"\ndata = "{root}"\n')
+    settings = load_settings(toml, root / "site.toml")
+    assert settings.production is not None
+    store.init(settings.production)
+    ctx = open_production(settings, store)
+    runs, _ = claim(ctx, len(raws))
+    inputs = dict(zip(runs, raws, strict=True))
+
+    def staged(table: Any) -> None:
+        for run, raw in inputs.items():
+            table.move([run], RunState.CLAIMED, RunState.STAGED, ctx.owner, input=str(raw))
+
+    store.runs(ctx.record, staged, write=True)
+    backend = LocalBackend(ctx.workdir)
+    start = time.perf_counter()
+    finished = 0
+    while finished < len(raws):
+        reaped = reap(ctx, backend)
+        if reaped.failed:
+            raise RuntimeError(f"benchmark jobs failed: {reaped.failed}")
+        finished += len(reaped.finished)
+        submit(ctx, backend)
+        backend.wait(1.0)
+    elapsed = time.perf_counter() - start
+    store.close()
+    return elapsed
+
+
 BENCHES = {
     "xargs": bench_xargs,
     "wrapper via xargs": bench_wrapper_xargs,
     "local backend": bench_local,
+    "submit+reap steps": bench_steps,
 }
 
 
