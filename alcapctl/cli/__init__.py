@@ -31,6 +31,9 @@ _COMMANDS = {
     "backup-dump": "backup:backup_dump",
     "backup-restore": "backup:backup_restore",
     "stage": "stage:stage",
+    "submit": "batch:submit",
+    "reap": "batch:reap",
+    "retry": "batch:retry",
 }
 
 
