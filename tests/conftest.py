@@ -118,3 +118,6 @@ def store(db_path: Path) -> Iterator[Store]:
     s = Store.open(f"sqlite:///{db_path}")
     yield s
     s.close()
+
+
+pytest_plugins = ["tests.ftpserver"]  # the ftp_server fixture: a real pyftpdlib server

@@ -11,7 +11,7 @@ import pytest
 from alcapctl.archive import ArchiveUnavailable, FetchError
 from alcapctl.archive.ftp import FtpArchive
 from alcapctl.errors import EXIT_USAGE, UsageError
-from tests.staging.conftest import (
+from tests.ftpserver import (
     DroppingDTP,
     FtpServer,
     NoRestHandler,

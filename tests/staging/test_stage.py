@@ -20,7 +20,7 @@ from alcapctl.steps.context import StepContext, open_production
 from alcapctl.steps.stage import StageResult, stage
 from alcapctl.store import RunRecord, RunTable, Store
 from tests.conftest import GOLD_RUNS, write_toml
-from tests.staging.conftest import DroppingDTP, FtpServer
+from tests.ftpserver import DroppingDTP, FtpServer
 
 C, S, R, X = RunState.CLAIMED, RunState.STAGED, RunState.RUNNING, RunState.FAILED
 OWNER = ("tester", "testhost")

@@ -12,7 +12,7 @@ import pytest
 from click.testing import Result
 
 from tests.conftest import run_process
-from tests.staging.conftest import FtpServer, write_netrc
+from tests.ftpserver import FtpServer, write_netrc
 from tests.staging.test_stage import raw
 
 Ready = Callable[..., tuple[FtpServer, Path]]
