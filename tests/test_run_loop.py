@@ -175,7 +175,7 @@ def test_sigint_aborts_like_the_old_script(
         _wait_for(ready)
         finished_files = sorted((tmp_path / "data" / "tree" / "v1").iterdir())
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode != 0
@@ -208,7 +208,7 @@ def test_three_users_finish_one_production(
         for i in range(3)
     ]
     for proc in procs:
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     rows = _rows(tmp_path)
     assert {status for status, _, _ in rows.values()} == {"F"}
