@@ -15,7 +15,7 @@ the run with X and a clear error.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +50,7 @@ class SubmitResult:
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "submitted": self.submitted,
-            "adopted": self.adopted,
-            "refused": self.refused,
-            "dry_run": self.dry_run,
-        }
+        return asdict(self)
 
 
 def command_fields(ctx: StepContext, run: RunRecord) -> dict[str, Any]:
