@@ -34,7 +34,7 @@ def _isolated_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("ALCAPCTL_USER", "tester")
     monkeypatch.setenv("ALCAPCTL_HOST", "testhost")
     monkeypatch.delenv("ALCAPCTL_DATABASE", raising=False)
-    monkeypatch.setenv("ALCAPCTL_CONFIG", str(tmp_path / "no-such-site.toml"))
+    monkeypatch.delenv("ALCAPCTL_CONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
 
@@ -99,7 +99,9 @@ def run_cli() -> Callable[..., Result]:
 ALCAPCTL = [sys.executable, "-m", "alcapctl"]
 
 
-def run_process(*args: str | Path, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def run_process(
+    *args: str | Path, env: dict[str, str] | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     """Run alcapctl as a real process (for signals, concurrency, exit codes)."""
     return subprocess.run(
         [*ALCAPCTL, *(str(a) for a in args)],

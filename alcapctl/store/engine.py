@@ -27,7 +27,8 @@ __all__ = ["Database", "sqlite_path"]
 T = TypeVar("T")
 log = structlog.get_logger("alcapctl.store")
 
-_DRIVER_BUSY_TIMEOUT = 0.5  # seconds the sqlite3 driver waits by itself before we take over
+_DRIVER_BUSY_TIMEOUT = 0.25  # seconds the sqlite3 driver waits by itself before we take over
+_SAY_WAITING_AFTER = 1.0  # ordinary contention is silent; a held lock is announced
 _MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 
 
@@ -101,7 +102,8 @@ class Database:
         return engine
 
     def _run(self, fn: Callable[[Connection], T], begin: str) -> T:
-        deadline = time.monotonic() + self.lock_timeout
+        started = time.monotonic()
+        deadline = started + self.lock_timeout
         delay = 0.02
         while True:
             try:
@@ -119,7 +121,7 @@ class Database:
                         f"for more than {self.lock_timeout:g} s; nothing was changed. "
                         "Try again, or raise --lock-timeout."
                     ) from None
-                if not self._waiting_said:
+                if not self._waiting_said and now - started >= _SAY_WAITING_AFTER:
                     log.warning(
                         "database locked by another session; waiting",
                         database=str(self.path or self.url),
