@@ -144,19 +144,16 @@ def _record(ctx: StepContext, candidates: list[RunRecord], result: SubmitResult)
     jobs = {**result.adopted, **result.submitted}
 
     def write(runs: RunTable) -> list[int]:
-        lost = []
-        for run, job_id in jobs.items():
-            moved = runs.move(
-                [run],
-                RunState.STAGED,
-                RunState.RUNNING,
-                ctx.owner,
-                job_id=job_id,
-                backend=ctx.settings.backend,
-                start=runs.now,
-            )
-            if not moved:
-                lost.append(run)
+        moved = runs.move_each(
+            "job_id",
+            jobs,
+            RunState.STAGED,
+            RunState.RUNNING,
+            ctx.owner,
+            backend=ctx.settings.backend,
+            start=runs.now,
+        )
+        lost = sorted(set(jobs) - set(moved))
         for run, reason in result.refused.items():
             runs.fail(
                 by_run[run],
