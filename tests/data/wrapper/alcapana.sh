@@ -7,8 +7,8 @@ export ROOTSYS=/opt/root
 finish() { kill $beat 2>/dev/null; echo "$1" >exit; exit "$1"; }
 # the heartbeat helper starts before any trap: a trap it inherited could swallow TERM
 (
-  # $! is set by the fork itself: a TERM between fork and assignment finds the nap
-  trap 'kill $! 2>/dev/null; exit 0' TERM
+  # $! is set by the fork itself, and KILL reaches a nap that has not exec'd sleep yet
+  trap 'kill -KILL $! 2>/dev/null; exit 0' TERM
   while :; do sleep 60 & wait $!; : >heartbeat; done
 ) </dev/null >/dev/null 2>&1 &
 beat=$!
