@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +46,7 @@ class ReapResult:
     closed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "finished": self.finished,
-            "failed": self.failed,
-            "running": self.running,
-            "poll_error": self.poll_error,
-            "closed": self.closed,
-        }
+        return asdict(self)
 
 
 @dataclass

@@ -15,7 +15,7 @@ the run with X and a clear error.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +50,7 @@ class SubmitResult:
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "submitted": self.submitted,
-            "adopted": self.adopted,
-            "refused": self.refused,
-            "dry_run": self.dry_run,
-        }
+        return asdict(self)
 
 
 def command_fields(ctx: StepContext, run: RunRecord) -> dict[str, Any]:
@@ -149,19 +144,16 @@ def _record(ctx: StepContext, candidates: list[RunRecord], result: SubmitResult)
     jobs = {**result.adopted, **result.submitted}
 
     def write(runs: RunTable) -> list[int]:
-        lost = []
-        for run, job_id in jobs.items():
-            moved = runs.move(
-                [run],
-                RunState.STAGED,
-                RunState.RUNNING,
-                ctx.owner,
-                job_id=job_id,
-                backend=ctx.settings.backend,
-                start=runs.now,
-            )
-            if not moved:
-                lost.append(run)
+        moved = runs.move_each(
+            "job_id",
+            jobs,
+            RunState.STAGED,
+            RunState.RUNNING,
+            ctx.owner,
+            backend=ctx.settings.backend,
+            start=runs.now,
+        )
+        lost = sorted(set(jobs) - set(moved))
         for run, reason in result.refused.items():
             runs.fail(
                 by_run[run],

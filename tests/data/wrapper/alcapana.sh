@@ -7,8 +7,9 @@ export ROOTSYS=/opt/root
 finish() { kill $beat 2>/dev/null; echo "$1" >exit; exit "$1"; }
 # the heartbeat helper starts before any trap: a trap it inherited could swallow TERM
 (
-  trap 'kill $nap 2>/dev/null; exit 0' TERM
-  while :; do sleep 60 & nap=$!; wait $nap; : >heartbeat; done
+  # $! is set by the fork itself, and KILL reaches a nap that has not exec'd sleep yet
+  trap 'kill -KILL $! 2>/dev/null; exit 0' TERM
+  while :; do sleep 60 & wait $!; : >heartbeat; done
 ) </dev/null >/dev/null 2>&1 &
 beat=$!
 trap 'finish 143' TERM INT HUP
