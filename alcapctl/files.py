@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["remove_quietly"]
+__all__ = ["remove_all", "remove_quietly"]
+
+
+def remove_all(paths: list[Path]) -> None:
+    """Delete every path that exists."""
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def remove_quietly(path: str | Path, inside: Path | None = None) -> bool:

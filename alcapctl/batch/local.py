@@ -50,6 +50,7 @@ class LocalBackend(Backend):
     """Detached processes; at most nproc of them, which the submit step enforces."""
 
     name = "local"
+    instant = True
 
     def __init__(self, workdir: Path, *, cancel_grace: float = 3.0) -> None:
         self.workdir = workdir

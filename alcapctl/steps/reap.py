@@ -9,6 +9,7 @@ doubling the wait after each failure.  Every state change of one reap is one tra
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import structlog
 
 from alcapctl.batch.base import Backend, JobInfo, JobState, SchedulerError
 from alcapctl.batch.wrapper import GONE_FILE, job_dir, job_name, read_exit
+from alcapctl.files import remove_all
 from alcapctl.states import ACTIVE, RunState
 from alcapctl.steps.context import StepContext
 from alcapctl.store import RunRecord, RunTable
@@ -221,8 +223,7 @@ def reap(
         return close_if_done(runs.conn, ctx.record)
 
     result.closed = ctx.store.runs(ctx.record, write, write=True)
-    for path in delete:
-        path.unlink(missing_ok=True)
+    ctx.store.after_commit(functools.partial(remove_all, delete))
     for number in result.finished:
         say(f"Finished run: {number}")
     for number, state in result.failed.items():

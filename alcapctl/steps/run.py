@@ -8,6 +8,7 @@ unexpected error abort this user's part of the production (the legacy behaviour)
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -77,29 +78,47 @@ class LoopObserver(Protocol):
 
 
 def _cycle(
-    ctx: StepContext, backend: Backend, only_datasets: Sequence[str], say: Callable[[str], None]
+    ctx: StepContext,
+    backend: Backend,
+    only_datasets: Sequence[str],
+    say: Callable[[str], None],
+    release: bool,
 ) -> CycleResult:
+    """One pass of the four steps.
+
+    Reap runs right before submit rather than first: a cycle starts when one job ends, and
+    the others that end while this cycle claims and stages are then reaped and replaced
+    in the same cycle, instead of the loop settling into one job per cycle.
+    """
     result = CycleResult()
-    reaped = reap(ctx, backend, report=say)
-    result.finished = len(reaped.finished)
-    result.failed = len(reaped.failed)
-    result.reaped = result.finished + result.failed
-    claimed, _ = claim(ctx, None, only_datasets)
+    claimed, _ = claim(ctx, None, only_datasets, release=release)
     for run in claimed:
         say(f"Claimed run: {run}")
     result.claimed = len(claimed)
     staged = stage(ctx, report=say)
     result.staged = len(staged.staged)
     result.space_percent = staged.space_percent
+    reaped = reap(ctx, backend, report=say)
+    result.finished = len(reaped.finished)
+    result.failed = len(reaped.failed)
+    result.reaped = result.finished + result.failed
     result.submitted = len(submit(ctx, backend, report=say).submitted)
-
-    def open_runs(runs: RunTable) -> int:
-        if result.claimed or result.submitted:
-            runs.renew_lease(ctx.owner)
-        return runs.count(_OPEN, only_datasets=only_datasets)
-
-    result.open_runs = ctx.store.runs(ctx.record, open_runs, write=bool(result.claimed))
+    result.open_runs = ctx.store.runs(
+        ctx.record, lambda runs: runs.count(_OPEN, only_datasets=only_datasets), write=False
+    )
     return result
+
+
+def _instant(ctx: StepContext, backend: Backend) -> bool:
+    """A cycle takes milliseconds (local jobs, inputs that need no network): one transaction.
+
+    Otherwise each step commits on its own, so that nobody waits for the database while
+    a scheduler answers or a file crosses the network.
+    """
+    remote = ctx.record.type == "alcapana" and not (ctx.settings.archive.url or "").startswith(
+        "file:"
+    )
+    return backend.instant and not remote
 
 
 def run_production(
@@ -123,11 +142,17 @@ def run_production(
 
     summary = RunSummary()
     pause = ctx.limits.pause
-    last_lease = time.monotonic()
+    instant = _instant(ctx, backend)
+    last_lease = last_release = time.monotonic()
+    upkeep = min(60.0, ctx.limits.lease / 4)  # seconds between lease renewals and releases
     try:
         with sigterm_as_interrupt():
             while True:
-                result = _cycle(ctx, backend, only_datasets, say)
+                release = summary.cycles == 0 or time.monotonic() - last_release > upkeep
+                if release:
+                    last_release = time.monotonic()
+                cycle = functools.partial(_cycle, ctx, backend, only_datasets, say, release)
+                result = ctx.store.one_transaction(cycle) if instant else cycle()
                 summary.cycles += 1
                 summary.finished += result.finished
                 summary.failed += result.failed
@@ -135,11 +160,11 @@ def run_production(
                     observer.cycle(ctx, result)
                 if once or result.open_runs == 0:
                     break
-                if time.monotonic() - last_lease > ctx.limits.lease / 4:
+                if time.monotonic() - last_lease > upkeep:
                     ctx.store.runs(ctx.record, lambda t: t.renew_lease(ctx.owner), write=True)
                     last_lease = time.monotonic()
-                if result.progressed and pause == 0:
-                    continue
+                # Every step ran: only an ended job can bring new work before the pause is
+                # over, and the local backend's wait returns the moment one does.
                 backend.wait(pause or _IDLE_WAIT)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM
         log.warning("interrupted", production=ctx.record.name)

@@ -14,6 +14,7 @@ the run with X and a clear error.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from alcapctl.batch.wrapper import (
     write_job,
     written_for,
 )
+from alcapctl.files import remove_all
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
 from alcapctl.store import RunRecord, RunTable
@@ -169,7 +171,7 @@ def _record(ctx: StepContext, candidates: list[RunRecord], result: SubmitResult)
     lost = ctx.store.runs(ctx.record, write, write=True)
     for run in lost:
         log.error("run changed while its job was submitted", run=run, job_id=jobs[run])
-    for run in jobs:
-        (job_dir(ctx.workdir, _name(ctx, by_run[run])) / INTENT_FILE).unlink(missing_ok=True)
+    markers = [job_dir(ctx.workdir, _name(ctx, by_run[run])) / INTENT_FILE for run in jobs]
+    ctx.store.after_commit(functools.partial(remove_all, markers))
     for run, reason in result.refused.items():
         log.error("output clash; run stopped", run=run, reason=reason)
