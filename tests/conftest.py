@@ -99,7 +99,9 @@ def run_cli() -> Callable[..., Result]:
 ALCAPCTL = [sys.executable, "-m", "alcapctl"]
 
 
-def run_process(*args: str | Path, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def run_process(
+    *args: str | Path, env: dict[str, str] | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     """Run alcapctl as a real process (for signals, concurrency, exit codes)."""
     return subprocess.run(
         [*ALCAPCTL, *(str(a) for a in args)],

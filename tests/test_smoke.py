@@ -11,7 +11,9 @@ from click.testing import Result
 from tests.conftest import GOLD_RUNS
 
 
-def test_init_claim_status(run_cli: Callable[..., Result], make_production: Callable[..., Path]) -> None:
+def test_init_claim_status(
+    run_cli: Callable[..., Result], make_production: Callable[..., Path]
+) -> None:
     prod = make_production()
     result = run_cli("init", prod)
     assert result.exit_code == 0, result.output

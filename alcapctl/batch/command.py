@@ -41,20 +41,19 @@ class CommandResult:
 def run_command(
     argv: Sequence[str],
     *,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     ok_codes: Collection[int] = (0,),
-    stdin: str | None = None,
 ) -> CommandResult:
     """Run ``argv`` (no shell) and return what it printed; exit codes outside ``ok_codes``,
     a missing program or a timeout raise SchedulerError."""
     program, *args = argv
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     log.debug("scheduler command", argv=list(argv))
     try:
         finished = sh.Command(program)(
             *args,
             _timeout=timeout,
             _ok_code=list(ok_codes),
-            _in=stdin,
             _return_cmd=True,
             _tty_out=False,
         )
@@ -70,7 +69,7 @@ def run_command(
 
 
 def run_parsed(
-    argv: Sequence[str], parse: Callable[[str], Parsed], *, timeout: float = DEFAULT_TIMEOUT
+    argv: Sequence[str], parse: Callable[[str], Parsed], *, timeout: float | None = None
 ) -> Parsed:
     """Run ``argv`` and parse its stdout; output the parser cannot read (garbage, a truncated
     answer) is a failed query too, raised as SchedulerError."""
