@@ -1,0 +1,83 @@
+"""The backends against real daemons: exit codes, time limits, cancel, find, query count."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from alcapctl.batch.base import JobSpec, JobState
+from alcapctl.config import Resources
+from tests.cluster.conftest import Cluster, wait_until_finished
+from tests.fakes import install_recorder, recorded
+
+pytestmark = pytest.mark.cluster
+
+
+def test_exit_codes_time_limit_and_cancel(
+    cluster: Cluster, make_job: Callable[..., JobSpec], tmp_path: Path
+) -> None:
+    backend = cluster.backend(tmp_path)
+    limited = Resources(time=cluster.short_limit)
+    specs = {
+        "ok": make_job("alcap-ci-00001-a1", "echo done"),
+        "fail": make_job("alcap-ci-00002-a1", "exit 3"),
+        "timeout": make_job("alcap-ci-00003-a1", "sleep 600", limited),
+        "cancel": make_job("alcap-ci-00004-a1", "sleep 600"),
+    }
+    ids = {what: backend.submit(spec) for what, spec in specs.items()}
+    assert len(set(ids.values())) == 4
+    backend.cancel([ids["cancel"]])
+
+    jobs = wait_until_finished(backend, list(ids.values()), gone_ok=[ids["cancel"]])
+
+    assert jobs[ids["ok"]].state is JobState.ENDED
+    failed = jobs[ids["fail"]]
+    assert failed.exit_code == 3 or failed.reason == "FAILED (NonZeroExitCode)"
+    timed_out = jobs[ids["timeout"]]
+    assert timed_out.state is JobState.FAILED
+    assert timed_out.reason is not None and timed_out.reason.startswith(cluster.timeout_reason)
+    assert jobs[ids["cancel"]].state in (JobState.FAILED, JobState.GONE)
+    # the scheduler's own stdout/stderr went into each job's directory
+    assert any(specs["ok"].jobdir.glob(f"{backend.name}*.out"))
+
+
+def test_find_adopts_a_submitted_job(
+    cluster: Cluster, make_job: Callable[..., JobSpec], tmp_path: Path
+) -> None:
+    backend = cluster.backend(tmp_path)
+    job_id = backend.submit(make_job("alcap-ci-00010-a1", "sleep 600"))
+    try:
+        assert backend.find(["alcap-ci-00010-a1", "alcap-ci-00011-a1"]) == {
+            "alcap-ci-00010-a1": job_id
+        }
+    finally:
+        backend.cancel([job_id])
+
+
+@pytest.mark.parametrize("in_flight", [1, 20])
+def test_one_status_query_per_poll(
+    cluster: Cluster,
+    make_job: Callable[..., JobSpec],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    in_flight: int,
+) -> None:
+    log = tmp_path / "calls.log"
+    install_recorder(tmp_path / "bin", log, [cluster.status_command])
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    backend = cluster.backend(tmp_path)
+    ids = [backend.submit(make_job(f"alcap-ci-{i:05d}-a1", "sleep 600")) for i in range(in_flight)]
+    try:
+        jobs = backend.poll(ids)
+        assert {info.state for info in jobs.values()} <= {JobState.QUEUED, JobState.RUNNING}
+        assert recorded(log, cluster.status_command) == 1
+    finally:
+        backend.cancel(ids)
+    jobs = wait_until_finished(backend, ids, gone_ok=ids)
+    assert JobState.ENDED not in {info.state for info in jobs.values()}
+    listing = subprocess.run(cluster.queue_listing, capture_output=True, text=True).stdout
+    assert not set(ids) & set(listing.split())
