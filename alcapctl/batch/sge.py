@@ -48,6 +48,8 @@ STATES: dict[str, JobState] = {
 }
 
 _NOT_FOUND = ("not found", "does not exist")
+# qacct on a cell where no job has ended yet: there is no accounting file at all
+_NO_RECORD = (*_NOT_FOUND, "accounting: No such file or directory")
 
 
 def qsub_argv(spec: JobSpec) -> list[str]:
@@ -154,7 +156,7 @@ class SgeBackend(Backend):
         result = run_command(["qacct", "-j", job_id], ok_codes=(0, 1))
         if result.exit_code == 0:
             return parse_qacct(result.stdout)
-        if any(words in result.stderr for words in _NOT_FOUND):
+        if any(words in result.stderr for words in _NO_RECORD):
             return JobInfo(JobState.GONE)  # not flushed yet, or never ran (deleted while queued)
         raise SchedulerError(["qacct", "-j", job_id], 1, result.stdout, result.stderr)
 

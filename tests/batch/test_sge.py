@@ -84,6 +84,14 @@ def test_missing_accounting_record_is_gone(fake_scheduler: FakeScheduler, tmp_pa
     assert [call[0] for call in fake_scheduler.calls()] == ["qstat", "qacct", "qacct"]
 
 
+@pytest.mark.parametrize("answer", ["sge/qacct-missing.err", "sge/qacct-no-accounting-file.err"])
+def test_no_accounting_record_yet(
+    fake_scheduler: FakeScheduler, tmp_path: Path, answer: str
+) -> None:
+    fake_scheduler.answer("qacct", stderr=captured(answer), exit=1)
+    assert SgeBackend(tmp_path).poll(["7"]) == {"7": JobInfo(JobState.GONE)}
+
+
 def test_broken_qacct_is_a_scheduler_error(fake_scheduler: FakeScheduler, tmp_path: Path) -> None:
     fake_scheduler.answer("qacct", stderr="error: can't open accounting file\n", exit=1)
     with pytest.raises(SchedulerError, match="accounting file"):
