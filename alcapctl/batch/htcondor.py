@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
-from alcapctl.batch.base import Backend, JobInfo, JobSpec, JobState
+from alcapctl.batch.base import JobInfo, JobSpec, JobState
 from alcapctl.batch.command import run_command, run_parsed
 from alcapctl.batch.native import lookup_state, walltime_seconds
-from alcapctl.config import Resources
+from alcapctl.batch.scheduler import ResourceFormat, SchedulerBackend
 
 __all__ = [
     "HTCondorBackend",
@@ -36,6 +35,13 @@ STATES: dict[str, JobState] = {
     "6": JobState.RUNNING,  # transferring output
     "7": JobState.RUNNING,  # suspended
 }
+RESOURCES = ResourceFormat(
+    cpus=lambda cpus: [f"request_cpus = {cpus}"],
+    time=lambda time: [f"allowed_execute_duration = {walltime_seconds(time)}"],
+    memory=lambda memory: [f"request_memory = {memory}"],
+    queue=lambda queue: [f"+JobFlavour = {json.dumps(queue)}"],
+)
+
 Parsed = TypeVar("Parsed")
 _REASONS = {"3": ("REMOVED", "RemoveReason"), "5": ("HELD", "HoldReason")}
 
@@ -51,21 +57,10 @@ def submit_description(spec: JobSpec) -> str:
         f"error = {spec.jobdir / 'condor.err'}",
         f"log = {spec.jobdir / 'condor.log'}",
         "should_transfer_files = NO",
-        *resource_lines(spec.resources),
+        *RESOURCES.words(spec.resources),
         "queue",
     ]
     return "\n".join(lines) + "\n"
-
-
-def resource_lines(resources: Resources) -> list[str]:
-    lines = [f"request_cpus = {resources.cpus}"]
-    if resources.time:
-        lines.append(f"allowed_execute_duration = {walltime_seconds(resources.time)}")
-    if resources.memory:
-        lines.append(f"request_memory = {resources.memory}")
-    if resources.queue:
-        lines.append(f"+JobFlavour = {json.dumps(resources.queue)}")
-    return [*lines, *resources.extra]
 
 
 def parse_submit(stdout: str) -> str:
@@ -119,17 +114,14 @@ def _match_ids(job_ids: Sequence[str]) -> str:
     return " || ".join(terms)
 
 
-class HTCondorBackend(Backend):
+class HTCondorBackend(SchedulerBackend):
     name = "htcondor"
+    parse_submit = staticmethod(parse_submit)
 
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-
-    def submit(self, spec: JobSpec) -> str:
-        spec.jobdir.mkdir(parents=True, exist_ok=True)
+    def submit_argv(self, spec: JobSpec) -> list[str]:
         description = spec.jobdir / "condor.sub"
         description.write_text(submit_description(spec))
-        return run_parsed(["condor_submit", "-terse", str(description)], parse_submit)
+        return ["condor_submit", "-terse", str(description)]
 
     def _query(
         self, program: str, constraint: str, parse: Callable[[str], Parsed], *options: str

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from pathlib import Path
 
-from alcapctl.batch.base import Backend, JobInfo, JobSpec, JobState, SchedulerError
+from alcapctl.batch.base import JobInfo, JobSpec, JobState, SchedulerError
 from alcapctl.batch.command import run_command, run_parsed
 from alcapctl.batch.native import hms, lookup_state, walltime_seconds
-from alcapctl.config import Resources
+from alcapctl.batch.scheduler import ResourceFormat, SchedulerBackend
 
 __all__ = ["SgeBackend", "parse_qacct", "parse_qstat", "parse_qsub", "qsub_argv"]
 
@@ -47,6 +46,13 @@ STATES: dict[str, JobState] = {
     "EhRqw": JobState.FAILED,
 }
 
+RESOURCES = ResourceFormat(
+    cpus=lambda cpus: ["-pe", PARALLEL_ENVIRONMENT, str(cpus)] if cpus > 1 else [],
+    time=lambda time: ["-l", f"h_rt={hms(walltime_seconds(time))}"],  # a bare number is s
+    memory=lambda memory: ["-l", f"h_vmem={memory}"],
+    queue=lambda queue: ["-q", queue],
+)
+
 _NOT_FOUND = ("not found", "does not exist")
 # qacct on a cell where no job has ended yet: there is no accounting file at all
 _NO_RECORD = (*_NOT_FOUND, "accounting: No such file or directory")
@@ -65,25 +71,12 @@ def qsub_argv(spec: JobSpec) -> list[str]:
         str(spec.jobdir / "sge.out"),
         "-e",
         str(spec.jobdir / "sge.err"),
-        *resource_args(spec.resources),
+        *RESOURCES.words(spec.resources),
         # -b y: run the script in place, by its #! line, instead of the queue's shell.
         "-b",
         "y",
         str(spec.script),
     ]
-
-
-def resource_args(resources: Resources) -> list[str]:
-    args = []
-    if resources.time:
-        args += ["-l", f"h_rt={hms(walltime_seconds(resources.time))}"]
-    if resources.memory:
-        args += ["-l", f"h_vmem={resources.memory}"]
-    if resources.cpus > 1:
-        args += ["-pe", PARALLEL_ENVIRONMENT, str(resources.cpus)]
-    if resources.queue:
-        args += ["-q", resources.queue]
-    return [*args, *resources.extra]
 
 
 def parse_qsub(stdout: str) -> str:
@@ -136,15 +129,12 @@ def parse_qacct(stdout: str) -> JobInfo:
     )
 
 
-class SgeBackend(Backend):
+class SgeBackend(SchedulerBackend):
     name = "sge"
+    parse_submit = staticmethod(parse_qsub)
 
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-
-    def submit(self, spec: JobSpec) -> str:
-        spec.jobdir.mkdir(parents=True, exist_ok=True)
-        return run_parsed(qsub_argv(spec), parse_qsub)
+    def submit_argv(self, spec: JobSpec) -> list[str]:
+        return qsub_argv(spec)
 
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
         if not job_ids:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from alcapctl.batch.base import Backend, JobInfo, JobSpec, JobState, SchedulerError
+from alcapctl.batch.base import JobInfo, JobSpec, JobState, SchedulerError
 from alcapctl.batch.command import run_command, run_parsed
 from alcapctl.batch.native import lookup_state
-from alcapctl.config import Resources
+from alcapctl.batch.scheduler import ResourceFormat, SchedulerBackend
 
 __all__ = [
     "SlurmBackend",
@@ -53,6 +53,13 @@ STATES: dict[str, JobState] = {
     "SPECIAL_EXIT": JobState.FAILED,
 }
 
+RESOURCES = ResourceFormat(
+    cpus=lambda cpus: [f"--cpus-per-task={cpus}"],
+    time=lambda time: [f"--time={time}"],  # Slurm reads minutes and [D-]HH:MM:SS as they are
+    memory=lambda memory: [f"--mem={memory}"],
+    queue=lambda queue: [f"--partition={queue}"],
+)
+
 _NO_SUCH_JOB = "Invalid job id specified"  # squeue -j with one id it has forgotten
 _NO_ACCOUNTING = "accounting storage is disabled"
 
@@ -66,20 +73,9 @@ def sbatch_argv(spec: JobSpec) -> list[str]:
         f"--chdir={spec.jobdir}",
         f"--output={spec.jobdir / 'slurm-%j.out'}",
         f"--error={spec.jobdir / 'slurm-%j.err'}",
-        *resource_args(spec.resources),
+        *RESOURCES.words(spec.resources),
         str(spec.script),
     ]
-
-
-def resource_args(resources: Resources) -> list[str]:
-    args = [f"--cpus-per-task={resources.cpus}"]
-    if resources.time:
-        args.append(f"--time={resources.time}")  # Slurm reads minutes and [D-]HH:MM:SS
-    if resources.memory:
-        args.append(f"--mem={resources.memory}")
-    if resources.queue:
-        args.append(f"--partition={resources.queue}")
-    return [*args, *resources.extra]
 
 
 def parse_sbatch(stdout: str) -> str:
@@ -131,16 +127,16 @@ def parse_sacct(stdout: str) -> dict[str, JobInfo]:
     return jobs
 
 
-class SlurmBackend(Backend):
+class SlurmBackend(SchedulerBackend):
     name = "slurm"
+    parse_submit = staticmethod(parse_sbatch)
 
     def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
+        super().__init__(workdir)
         self._sacct_flags: list[str] = []  # becomes ["-c"] once slurmdbd turns out absent
 
-    def submit(self, spec: JobSpec) -> str:
-        spec.jobdir.mkdir(parents=True, exist_ok=True)
-        return run_parsed(sbatch_argv(spec), parse_sbatch)
+    def submit_argv(self, spec: JobSpec) -> list[str]:
+        return sbatch_argv(spec)
 
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
         if not job_ids:

@@ -26,7 +26,7 @@ def test_qsub_argv_maps_every_resource(tmp_path: Path) -> None:
     assert qsub_argv(spec) == [
         "qsub", "-terse", "-N", "alcap-rootana8-02091-a1", "-wd", f"{tmp_path}/job",
         "-o", f"{tmp_path}/job/sge.out", "-e", f"{tmp_path}/job/sge.err",
-        "-l", "h_rt=1:30:00", "-l", "h_vmem=2G", "-pe", "smp", "4", "-q", "long.q",
+        "-pe", "smp", "4", "-l", "h_rt=1:30:00", "-l", "h_vmem=2G", "-q", "long.q",
         "-P", "alcap", "-b", "y", f"{tmp_path}/job.sh",
     ]  # fmt: skip
 
