@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from alcapctl.batch.base import JobInfo, JobSpec, JobState
 from alcapctl.batch.command import run_command, run_parsed
 from alcapctl.batch.native import lookup_state, walltime_seconds
-from alcapctl.batch.scheduler import ResourceFormat, SchedulerBackend
+from alcapctl.batch.scheduler import ResourceFormat, SchedulerBackend, interpreter
 
 __all__ = [
     "HTCondorBackend",
@@ -50,7 +50,8 @@ def submit_description(spec: JobSpec) -> str:
     """The submit description for one job; HTCondor's own files go into the jobdir."""
     lines = [
         "universe = vanilla",
-        f"executable = {spec.script}",
+        f"executable = {interpreter(spec.script)}",  # the script need not be executable
+        f"arguments = {spec.script}",
         f"batch_name = {spec.name}",
         f"initialdir = {spec.jobdir}",
         f"output = {spec.jobdir / 'condor.out'}",

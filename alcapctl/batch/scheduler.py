@@ -15,7 +15,7 @@ from alcapctl.batch.base import Backend, JobSpec
 from alcapctl.batch.command import run_parsed
 from alcapctl.config import Resources
 
-__all__ = ["ResourceFormat", "SchedulerBackend"]
+__all__ = ["ResourceFormat", "SchedulerBackend", "interpreter"]
 
 Words = Callable[[str], list[str]]
 
@@ -40,6 +40,16 @@ class ResourceFormat:
             if value:
                 words += spell(value)
         return [*words, *resources.extra]
+
+
+def interpreter(script: Path) -> str:
+    """The program named on the script's ``#!`` line (``/bin/sh`` without one): schedulers
+    that would execute the script in place get the interpreter instead, so the script need
+    not be executable."""
+    with script.open() as text:
+        first = text.readline()
+    words = first[2:].split() if first.startswith("#!") else []
+    return words[0] if words else "/bin/sh"
 
 
 class SchedulerBackend(Backend):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from alcapctl.batch.base import JobInfo, JobSpec, JobState, SchedulerError
 from alcapctl.batch.command import run_command, run_parsed
 from alcapctl.batch.native import hms, lookup_state, walltime_seconds
-from alcapctl.batch.scheduler import ResourceFormat, SchedulerBackend
+from alcapctl.batch.scheduler import ResourceFormat, SchedulerBackend, interpreter
 
 __all__ = ["SgeBackend", "parse_qacct", "parse_qstat", "parse_qsub", "qsub_argv"]
 
@@ -71,10 +71,10 @@ def qsub_argv(spec: JobSpec) -> list[str]:
         str(spec.jobdir / "sge.out"),
         "-e",
         str(spec.jobdir / "sge.err"),
+        # the script's own interpreter, not the queue's shell (its #! line is ignored)
+        "-S",
+        interpreter(spec.script),
         *RESOURCES.words(spec.resources),
-        # -b y: run the script in place, by its #! line, instead of the queue's shell.
-        "-b",
-        "y",
         str(spec.script),
     ]
 

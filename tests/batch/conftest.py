@@ -21,3 +21,11 @@ def captured(name: str) -> str:
 def fake_scheduler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeScheduler:
     monkeypatch.setattr(command, "DEFAULT_TIMEOUT", 5.0)
     return FakeScheduler(tmp_path / "fake", monkeypatch)
+
+
+@pytest.fixture
+def script(tmp_path: Path) -> Path:
+    """A job script as the wrapper writes it: not executable, its interpreter on line 1."""
+    path = tmp_path / "job.sh"
+    path.write_text("#!/bin/bash -e\necho payload\n")
+    return path

@@ -19,11 +19,12 @@ from tests.batch.conftest import captured
 from tests.fakes import FakeScheduler
 
 
-def test_submit_description_maps_every_resource(tmp_path: Path) -> None:
+def test_submit_description_maps_every_resource(tmp_path: Path, script: Path) -> None:
     resources = Resources(time="01:30:00", memory="2G", cpus=4, queue="workday", extra=("+X = 1",))
-    spec = JobSpec("alcap-rootana8-02091-a1", tmp_path / "job.sh", tmp_path / "job", resources)
+    spec = JobSpec("alcap-rootana8-02091-a1", script, tmp_path / "job", resources)
     lines = submit_description(spec).splitlines()
-    assert lines[:3] == ["universe = vanilla", f"executable = {tmp_path}/job.sh",
+    assert lines[:4] == ["universe = vanilla", "executable = /bin/bash",
+                         f"arguments = {tmp_path}/job.sh",
                          "batch_name = alcap-rootana8-02091-a1"]  # fmt: skip
     assert lines[-7:] == [
         "should_transfer_files = NO",
@@ -66,11 +67,11 @@ def test_parse_condor_names() -> None:
     )
 
 
-def test_backend_round_trip(fake_scheduler: FakeScheduler, tmp_path: Path) -> None:
+def test_backend_round_trip(fake_scheduler: FakeScheduler, tmp_path: Path, script: Path) -> None:
     backend = HTCondorBackend(tmp_path)
-    job_id = backend.submit(JobSpec("alcap-x-00001-a1", tmp_path / "j.sh", tmp_path / "j"))
+    job_id = backend.submit(JobSpec("alcap-x-00001-a1", script, tmp_path / "j"))
     assert (tmp_path / "j" / "condor.sub").read_text() == submit_description(
-        JobSpec("alcap-x-00001-a1", tmp_path / "j.sh", tmp_path / "j")
+        JobSpec("alcap-x-00001-a1", script, tmp_path / "j")
     )
     fake_scheduler.add_jobs({"7": ("alcap-x-00007-a1", 4, False)})
     assert backend.poll([job_id, "7.0"]) == {

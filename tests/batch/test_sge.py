@@ -20,14 +20,14 @@ from tests.batch.conftest import captured
 from tests.fakes import FakeScheduler
 
 
-def test_qsub_argv_maps_every_resource(tmp_path: Path) -> None:
+def test_qsub_argv_maps_every_resource(tmp_path: Path, script: Path) -> None:
     resources = Resources(time="90", memory="2G", cpus=4, queue="long.q", extra=("-P", "alcap"))
-    spec = JobSpec("alcap-rootana8-02091-a1", tmp_path / "job.sh", tmp_path / "job", resources)
+    spec = JobSpec("alcap-rootana8-02091-a1", script, tmp_path / "job", resources)
     assert qsub_argv(spec) == [
         "qsub", "-terse", "-N", "alcap-rootana8-02091-a1", "-wd", f"{tmp_path}/job",
-        "-o", f"{tmp_path}/job/sge.out", "-e", f"{tmp_path}/job/sge.err",
+        "-o", f"{tmp_path}/job/sge.out", "-e", f"{tmp_path}/job/sge.err", "-S", "/bin/bash",
         "-pe", "smp", "4", "-l", "h_rt=1:30:00", "-l", "h_vmem=2G", "-q", "long.q",
-        "-P", "alcap", "-b", "y", f"{tmp_path}/job.sh",
+        "-P", "alcap", f"{tmp_path}/job.sh",
     ]  # fmt: skip
 
 
@@ -111,8 +111,8 @@ def test_cancel_refused_is_a_scheduler_error(fake_scheduler: FakeScheduler, tmp_
         SgeBackend(tmp_path).cancel(["8"])
 
 
-def test_submit_and_find(fake_scheduler: FakeScheduler, tmp_path: Path) -> None:
+def test_submit_and_find(fake_scheduler: FakeScheduler, tmp_path: Path, script: Path) -> None:
     backend = SgeBackend(tmp_path)
-    job_id = backend.submit(JobSpec("alcap-x-00001-a1", tmp_path / "j.sh", tmp_path / "j"))
+    job_id = backend.submit(JobSpec("alcap-x-00001-a1", script, tmp_path / "j"))
     assert backend.find(["alcap-x-00001-a1", "alcap-x-00002-a1"]) == {"alcap-x-00001-a1": job_id}
     assert backend.poll([job_id]) == {job_id: JobInfo(JobState.QUEUED)}

@@ -21,9 +21,9 @@ from tests.batch.conftest import captured
 from tests.fakes import FakeScheduler
 
 
-def test_sbatch_argv_maps_every_resource(tmp_path: Path) -> None:
+def test_sbatch_argv_maps_every_resource(tmp_path: Path, script: Path) -> None:
     resources = Resources(time="90", memory="2G", cpus=4, queue="long", extra=("--qos=low",))
-    spec = JobSpec("alcap-rootana8-02091-a1", tmp_path / "job.sh", tmp_path / "job", resources)
+    spec = JobSpec("alcap-rootana8-02091-a1", script, tmp_path / "job", resources)
     assert sbatch_argv(spec) == [
         "sbatch",
         "--parsable",
@@ -118,9 +118,9 @@ def test_controller_down_is_a_scheduler_error(
     assert fake_scheduler.calls("sacct") == []
 
 
-def test_submit_find_cancel(fake_scheduler: FakeScheduler, tmp_path: Path) -> None:
+def test_submit_find_cancel(fake_scheduler: FakeScheduler, tmp_path: Path, script: Path) -> None:
     backend = SlurmBackend(tmp_path)
-    spec = JobSpec("alcap-rootana8-02091-a1", tmp_path / "job.sh", tmp_path / "job")
+    spec = JobSpec("alcap-rootana8-02091-a1", script, tmp_path / "job")
     job_id = backend.submit(spec)
     assert (tmp_path / "job").is_dir()
     assert backend.find(["alcap-rootana8-02091-a1", "alcap-rootana8-02092-a1"]) == {
@@ -131,8 +131,8 @@ def test_submit_find_cancel(fake_scheduler: FakeScheduler, tmp_path: Path) -> No
     assert backend.poll([job_id])[job_id].reason == "CANCELLED"
 
 
-def test_submit_refused(fake_scheduler: FakeScheduler, tmp_path: Path) -> None:
+def test_submit_refused(fake_scheduler: FakeScheduler, tmp_path: Path, script: Path) -> None:
     fake_scheduler.answer("sbatch", stderr=captured("slurm/sbatch-bad-partition.err"), exit=1)
-    spec = JobSpec("alcap-x-00001-a1", tmp_path / "job.sh", tmp_path / "job")
+    spec = JobSpec("alcap-x-00001-a1", script, tmp_path / "job")
     with pytest.raises(SchedulerError, match="Invalid partition"):
         SlurmBackend(tmp_path).submit(spec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +28,14 @@ class Cluster:
     status_command: str  # the one status query of a poll
     short_limit: str  # the shortest time limit it enforces, in [job.resources] time form
     timeout_reason: str  # the scheduler's word for a job killed by its time limit
-    queue_listing: tuple[str, ...]  # lists the jobs still queued or running, one id a word
+    queue_listing: tuple[str, ...]  # the jobs still queued, running or being killed
+
+    def queued_ids(self) -> set[str]:
+        """Ids of the jobs the scheduler still lists as queued, running or being killed."""
+        listing = subprocess.run(self.queue_listing, capture_output=True, text=True).stdout
+        if listing.lstrip().startswith("<"):  # qstat -xml
+            return set(re.findall(r"<JB_job_number>(\d+)<", listing))
+        return set(listing.split())
 
     def up(self) -> bool:
         try:
@@ -37,9 +45,9 @@ class Cluster:
 
 
 CLUSTERS = [
-    Cluster(SlurmBackend, ("sinfo", "-h"), "squeue", "1", "TIMEOUT", ("squeue", "-h")),
+    Cluster(SlurmBackend, ("sinfo", "-h"), "squeue", "1", "TIMEOUT", ("squeue", "-h", "-o", "%i")),
     # h_rt is enforced within seconds; Slurm's limits are whole minutes
-    Cluster(SgeBackend, ("qstat",), "qstat", "0:00:05", "failed 37", ("qstat",)),
+    Cluster(SgeBackend, ("qstat",), "qstat", "0:00:05", "failed 37", ("qstat", "-xml")),
 ]
 
 
@@ -52,8 +60,8 @@ def cluster(request: pytest.FixtureRequest) -> Cluster:
 
 
 def job_script(path: Path, body: str) -> Path:
+    """Not executable, like the job wrapper: backends must not need the x bit."""
     path.write_text(f"#!/bin/sh\n{body}\n")
-    path.chmod(0o755)
     return path
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,5 +78,4 @@ def test_one_status_query_per_poll(
         backend.cancel(ids)
     jobs = wait_until_finished(backend, ids, gone_ok=ids)
     assert JobState.ENDED not in {info.state for info in jobs.values()}
-    listing = subprocess.run(cluster.queue_listing, capture_output=True, text=True).stdout
-    assert not set(ids) & set(listing.split())
+    assert not set(ids) & cluster.queued_ids()
