@@ -1,4 +1,7 @@
-"""The backends against real daemons: exit codes, time limits, cancel, find, query count."""
+"""The backends against real daemons: exit codes, cancel, find, query count.
+
+Time limits are tested end to end in test_productions (Slurm needs a whole minute).
+"""
 
 from __future__ import annotations
 
@@ -16,19 +19,17 @@ from tests.fakes import install_recorder, recorded
 pytestmark = pytest.mark.cluster
 
 
-def test_exit_codes_time_limit_and_cancel(
+def test_exit_codes_and_cancel(
     cluster: Cluster, make_job: Callable[..., JobSpec], tmp_path: Path
 ) -> None:
     backend = cluster.backend(tmp_path)
-    limited = Resources(time=cluster.short_limit)
     specs = {
-        "ok": make_job("alcap-ci-00001-a1", "echo done"),
+        "ok": make_job("alcap-ci-00001-a1", "echo done", Resources(time="10", memory="100M")),
         "fail": make_job("alcap-ci-00002-a1", "exit 3"),
-        "timeout": make_job("alcap-ci-00003-a1", "sleep 600", limited),
         "cancel": make_job("alcap-ci-00004-a1", "sleep 600"),
     }
     ids = {what: backend.submit(spec) for what, spec in specs.items()}
-    assert len(set(ids.values())) == 4
+    assert len(set(ids.values())) == 3
     backend.cancel([ids["cancel"]])
 
     jobs = wait_until_finished(backend, list(ids.values()), gone_ok=[ids["cancel"]])
@@ -36,9 +37,6 @@ def test_exit_codes_time_limit_and_cancel(
     assert jobs[ids["ok"]].state is JobState.ENDED
     failed = jobs[ids["fail"]]
     assert failed.exit_code == 3 or failed.reason == "FAILED (NonZeroExitCode)"
-    timed_out = jobs[ids["timeout"]]
-    assert timed_out.state is JobState.FAILED
-    assert timed_out.reason is not None and timed_out.reason.startswith(cluster.timeout_reason)
     assert jobs[ids["cancel"]].state in (JobState.FAILED, JobState.GONE)
     # the scheduler's own stdout/stderr went into each job's directory
     assert any(specs["ok"].jobdir.glob(f"{backend.name}*.out"))
