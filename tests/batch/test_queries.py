@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from alcapctl.batch import command
-from alcapctl.batch.base import Backend, JobState, SchedulerError
+from alcapctl.batch.base import JobState, SchedulerError
 from alcapctl.batch.htcondor import HTCondorBackend
+from alcapctl.batch.scheduler import SchedulerBackend
 from alcapctl.batch.sge import SgeBackend
 from alcapctl.batch.slurm import SlurmBackend
 from tests.fakes import FakeScheduler
@@ -19,7 +20,7 @@ from tests.fakes import FakeScheduler
 
 @dataclass(frozen=True)
 class Scheduler:
-    backend: type[Backend]
+    backend: type[SchedulerBackend]
     status_command: str
     running: Any  # the native running state the fake reports
     job_id_suffix: str = ""

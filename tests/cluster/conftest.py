@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from alcapctl.batch.base import Backend, JobInfo, JobSpec, JobState
+from alcapctl.batch.scheduler import SchedulerBackend
 from alcapctl.batch.sge import SgeBackend
 from alcapctl.batch.slurm import SlurmBackend
 from alcapctl.config import Resources
@@ -23,7 +25,7 @@ IN_FLIGHT = {JobState.QUEUED, JobState.RUNNING, JobState.UNKNOWN}
 class Cluster:
     """One real scheduler and what the tests need to know of it."""
 
-    backend: type[Backend]
+    backend: type[SchedulerBackend]
     probe: tuple[str, ...]  # answers only when the daemons are up
     status_command: str  # the one status query of a poll
     short_limit: str  # the shortest time limit it enforces, in [job.resources] time form
@@ -67,9 +69,12 @@ def job_script(path: Path, body: str) -> Path:
 
 @pytest.fixture
 def make_job(tmp_path: Path) -> Callable[..., JobSpec]:
-    """A JobSpec running ``body`` as a shell script, its files under tmp_path/name."""
+    """A JobSpec for ``run`` running ``body`` as a shell script, its files under tmp_path.
+    Names are unique to the test: the queue remembers earlier tests' jobs."""
+    production = uuid.uuid4().hex[:8]
 
-    def make(name: str, body: str, resources: Resources | None = None) -> JobSpec:
+    def make(run: int, body: str, resources: Resources | None = None) -> JobSpec:
+        name = f"alcap-{production}-{run:05d}-a1"
         jobdir = tmp_path / name
         jobdir.mkdir()
         script = job_script(jobdir / "job.sh", body)

@@ -24,9 +24,9 @@ def test_exit_codes_and_cancel(
 ) -> None:
     backend = cluster.backend(tmp_path)
     specs = {
-        "ok": make_job("alcap-ci-00001-a1", "echo done", Resources(time="10", memory="100M")),
-        "fail": make_job("alcap-ci-00002-a1", "exit 3"),
-        "cancel": make_job("alcap-ci-00004-a1", "sleep 600"),
+        "ok": make_job(1, "echo done", Resources(time="10", memory="100M")),
+        "fail": make_job(2, "exit 3"),
+        "cancel": make_job(4, "sleep 600"),
     }
     ids = {what: backend.submit(spec) for what, spec in specs.items()}
     assert len(set(ids.values())) == 3
@@ -46,11 +46,10 @@ def test_find_adopts_a_submitted_job(
     cluster: Cluster, make_job: Callable[..., JobSpec], tmp_path: Path
 ) -> None:
     backend = cluster.backend(tmp_path)
-    job_id = backend.submit(make_job("alcap-ci-00010-a1", "sleep 600"))
+    spec, other = make_job(10, "sleep 600"), make_job(11, "true")
+    job_id = backend.submit(spec)
     try:
-        assert backend.find(["alcap-ci-00010-a1", "alcap-ci-00011-a1"]) == {
-            "alcap-ci-00010-a1": job_id
-        }
+        assert backend.find([spec.name, other.name]) == {spec.name: job_id}
     finally:
         backend.cancel([job_id])
 
@@ -67,7 +66,7 @@ def test_one_status_query_per_poll(
     install_recorder(tmp_path / "bin", log, [cluster.status_command])
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
     backend = cluster.backend(tmp_path)
-    ids = [backend.submit(make_job(f"alcap-ci-{i:05d}-a1", "sleep 600")) for i in range(in_flight)]
+    ids = [backend.submit(make_job(i, "sleep 600")) for i in range(in_flight)]
     try:
         jobs = backend.poll(ids)
         assert {info.state for info in jobs.values()} <= {JobState.QUEUED, JobState.RUNNING}

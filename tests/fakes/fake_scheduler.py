@@ -36,7 +36,7 @@ def option(args: list[str], *names: str) -> str | None:
     return None
 
 
-def submit(state: dict[str, Any], name: str, queued: str) -> str:
+def submit(state: dict[str, Any], name: str, queued: str | int) -> str:
     job_id = str(state["next_id"])
     state["next_id"] += 1
     state["jobs"][job_id] = {"name": name, "state": queued, "listed": True}
