@@ -136,9 +136,13 @@ class HTCondorBackend(SchedulerBackend):
         jobs = self._query("condor_q", _match_ids(job_ids), parse_condor_json)
         left = [job_id for job_id in job_ids if job_id not in jobs]
         if left:
-            limit = ("-limit", str(len(left)))
-            jobs.update(self._query("condor_history", _match_ids(left), parse_condor_json, *limit))
+            jobs.update(self.accounting(left))
         return {job_id: jobs.get(job_id, JobInfo(JobState.GONE)) for job_id in job_ids}
+
+    def accounting(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
+        """What the history recorded of jobs that left the queue, in one condor_history call."""
+        limit = ("-limit", str(len(job_ids)))
+        return self._query("condor_history", _match_ids(job_ids), parse_condor_json, *limit)
 
     def cancel(self, job_ids: Sequence[str]) -> None:
         if job_ids:

@@ -7,11 +7,11 @@ for it) and a SchedulerBackend subclass with its argv builders and parsers.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from alcapctl.batch.base import Backend, JobSpec
+from alcapctl.batch.base import Backend, JobInfo, JobSpec
 from alcapctl.batch.command import run_parsed
 from alcapctl.config import Resources
 
@@ -70,3 +70,8 @@ class SchedulerBackend(Backend):
     @abstractmethod
     def parse_submit(stdout: str) -> str:
         """The job id the submit command printed."""
+
+    @abstractmethod
+    def accounting(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
+        """What the scheduler's records say of jobs that left its queue; jobs without a
+        record (yet) are left out."""

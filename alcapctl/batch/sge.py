@@ -139,15 +139,21 @@ class SgeBackend(SchedulerBackend):
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
         if not job_ids:
             return {}
-        queued = run_parsed(["qstat", "-xml"], parse_qstat)
-        return {job_id: queued.get(job_id) or self._accounting(job_id) for job_id in job_ids}
+        jobs = run_parsed(["qstat", "-xml"], parse_qstat)
+        jobs.update(self.accounting([job_id for job_id in job_ids if job_id not in jobs]))
+        return {job_id: jobs.get(job_id, JobInfo(JobState.GONE)) for job_id in job_ids}
 
-    def _accounting(self, job_id: str) -> JobInfo:
+    def accounting(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
+        """What accounting recorded of finished jobs: one qacct call per job (it takes one)."""
+        records = {job_id: self._accounted(job_id) for job_id in job_ids}
+        return {job_id: info for job_id, info in records.items() if info is not None}
+
+    def _accounted(self, job_id: str) -> JobInfo | None:
         result = run_command(["qacct", "-j", job_id], ok_codes=(0, 1))
         if result.exit_code == 0:
             return parse_qacct(result.stdout)
         if any(words in result.stderr for words in _NO_RECORD):
-            return JobInfo(JobState.GONE)  # not flushed yet, or never ran (deleted while queued)
+            return None  # not flushed yet, or never ran (deleted while queued)
         raise SchedulerError(["qacct", "-j", job_id], 1, result.stdout, result.stderr)
 
     def cancel(self, job_ids: Sequence[str]) -> None:

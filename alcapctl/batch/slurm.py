@@ -150,10 +150,11 @@ class SlurmBackend(SchedulerBackend):
             jobs = {}
         forgotten = [job_id for job_id in job_ids if job_id not in jobs]
         if forgotten:
-            jobs.update(self._accounting(forgotten))
+            jobs.update(self.accounting(forgotten))
         return {job_id: jobs.get(job_id, JobInfo(JobState.GONE)) for job_id in job_ids}
 
-    def _accounting(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
+    def accounting(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
+        """What accounting recorded of finished jobs, in one sacct call."""
         query = ["-X", "-n", "-P", "-j", ",".join(job_ids), "-o", SACCT_FIELDS]
         try:
             return run_parsed(["sacct", *self._sacct_flags, *query], parse_sacct)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from alcapctl.batch.base import JobSpec, JobState
+from alcapctl.batch.base import JobInfo, JobSpec, JobState
 from alcapctl.config import Resources
 from tests.cluster.conftest import Cluster, wait_until_finished
 from tests.fakes import install_recorder, recorded
@@ -76,3 +76,16 @@ def test_one_status_query_per_poll(
     jobs = wait_until_finished(backend, ids, gone_ok=ids)
     assert JobState.ENDED not in {info.state for info in jobs.values()}
     assert not set(ids) & cluster.queued_ids()
+
+
+def test_jobs_the_queue_forgot_come_from_accounting(
+    cluster: Cluster, make_job: Callable[..., JobSpec], tmp_path: Path
+) -> None:
+    """No slurmdbd here: sacct fails, and sacct -c reads the jobcomp file instead; Grid
+    Engine answers from qacct.  A job no record knows is GONE, never an error."""
+    backend = cluster.backend(tmp_path)
+    job_id = backend.submit(make_job(1, "exit 4"))
+    wait_until_finished(backend, [job_id])
+    forgotten = str(int(job_id) + 100000)
+    assert backend.poll([forgotten]) == {forgotten: JobInfo(JobState.GONE)}
+    assert backend.accounting([job_id])[job_id].exit_code == 4
