@@ -203,11 +203,19 @@ class Production(_Strict):
                     f"outputs.{name}: not an output of {self.type} (expected one of {allowed})"
                 )
             _check_template(template, PATH_FIELDS)
+        for log in ("olog", "elog"):
+            if self.outputs.get(log) == "":
+                raise ValueError(f"outputs.{log}: the job's logs cannot be switched off")
         return self
 
     def output_templates(self) -> dict[str, str]:
-        """Every output of this production: the legacy defaults overridden by the TOML."""
-        return {**default_outputs(self.type), **self.outputs}
+        """Every declared output: the legacy defaults overridden by the TOML.
+
+        An empty template says the production does not write that output (an alcapana
+        version without an ODB dump, say); it is then neither expected nor recorded.
+        """
+        merged = {**default_outputs(self.type), **self.outputs}
+        return {name: template for name, template in merged.items() if template}
 
 
 @dataclass(frozen=True)

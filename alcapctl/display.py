@@ -1,16 +1,51 @@
-"""Everything rich draws (status tables, dataset lists, check reports); nothing else imports it."""
+"""Everything rich draws (status tables, dataset lists, check reports, transfer bars).
+
+Nothing else imports rich.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
+from alcapctl.clock import parse_iso
 from alcapctl.states import RunState
-from alcapctl.steps.status import ProductionStatus
+from alcapctl.steps.status import ProductionStatus, production_status
 
-__all__ = ["render_check", "render_datasets", "render_status", "status_table"]
+if TYPE_CHECKING:
+    from alcapctl.steps.context import StepContext
+    from alcapctl.steps.run import CycleResult
+
+__all__ = [
+    "DashboardState",
+    "LiveDashboard",
+    "TransferBars",
+    "dashboard",
+    "render_check",
+    "render_datasets",
+    "render_status",
+    "status_table",
+]
 
 
 def _console(console: Console | None) -> Console:
@@ -72,3 +107,203 @@ def render_check(report: dict[str, Any], console: Console | None = None) -> None
 def _runs(runs: list[int], most: int = 20) -> str:
     shown = ", ".join(str(r) for r in runs[:most])
     return shown + (f", … ({len(runs) - most} more)" if len(runs) > most else "")
+
+
+_STATE_STYLE = {
+    RunState.FINISHED: "green",
+    RunState.RUNNING: "yellow",
+    RunState.STAGED: "cyan",
+    RunState.CLAIMED: "blue",
+    RunState.FAILED: "red",
+    RunState.NEW: "grey50",
+}
+
+
+def _bar(counts: dict[RunState, int], width: int = 40) -> Text:
+    total = sum(counts.values()) or 1
+    bar = Text()
+    used = 0
+    for state, style in _STATE_STYLE.items():
+        cells = round(width * counts.get(state, 0) / total)
+        cells = min(cells, width - used)
+        bar.append("█" * cells, style=style)
+        used += cells
+    return bar.append("·" * (width - used), style="grey30")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return "?"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@dataclass
+class DashboardState:
+    """What the live view shows; filled by the loop, drawn by ``dashboard``."""
+
+    status: ProductionStatus | None = None
+    messages: deque[str] = field(default_factory=lambda: deque(maxlen=10))
+    started: float = field(default_factory=time.monotonic)
+    finished_here: int = 0
+    space_used: float | None = None  # percent of the data file system
+    spacelim: float | None = None
+    transfers: dict[str, str] = field(default_factory=dict)  # file -> progress text
+
+    def throughput(self) -> float | None:
+        """Runs finished per hour by this process."""
+        elapsed = time.monotonic() - self.started
+        return self.finished_here * 3600 / elapsed if elapsed > 0 and self.finished_here else None
+
+    def eta(self) -> float | None:
+        rate = self.throughput()
+        if not rate or self.status is None:
+            return None
+        done = self.status.totals.get(RunState.FINISHED, 0) + self.status.totals.get(
+            RunState.FAILED, 0
+        )
+        return (self.status.total - done) / rate * 3600
+
+
+def dashboard(state: DashboardState, most_jobs: int = 10) -> Group:
+    """The live view: per-dataset bars, jobs in flight, space, throughput and ETA, messages."""
+    parts: list[Any] = []
+    report = state.status
+    if report is not None:
+        prod = report.production
+        parts.append(Text(f"{prod.name} ({prod.software})", style="bold"))
+        bars = Table("dataset", "progress", *(s.value for s in RunState), "total", box=None)
+        rows = [*sorted(report.datasets.items()), ("all", report.totals)]
+        for name, counts in rows:
+            bars.add_row(
+                name,
+                _bar(counts),
+                *(str(counts.get(s, 0)) for s in RunState),
+                str(sum(counts.values())),
+            )
+        parts.append(bars)
+        jobs = Table("run", "job", "user@host", "attempt", "running for", title="jobs in flight")
+        now = datetime.now(timezone.utc)
+        for run in report.running[:most_jobs]:
+            started = parse_iso(run.start) if run.start else None
+            age = (now - started).total_seconds() if started else None
+            jobs.add_row(
+                str(run.run),
+                run.job_id or "",
+                f"{run.user}@{run.host}",
+                str(run.attempt),
+                _duration(age),
+            )
+        if len(report.running) > most_jobs:
+            jobs.caption = f"… and {len(report.running) - most_jobs} more"
+        parts.append(jobs)
+    facts = []
+    if state.space_used is not None:
+        facts.append(f"space {state.space_used:.0f}% used (limit {state.spacelim or 0:.0f}%)")
+    rate = state.throughput()
+    facts.append(f"throughput {rate:.0f} runs/h" if rate else "throughput -")
+    facts.append(f"ETA {_duration(state.eta())}")
+    parts.append(Text("   ".join(facts)))
+    for name, progress in list(state.transfers.items())[-3:]:
+        parts.append(Text(f"transfer {name}: {progress}", style="cyan"))
+    parts.append(Panel(Text("\n".join(state.messages) or "-"), title="last messages"))
+    return Group(*parts)
+
+
+class LiveDashboard:
+    """A rich Live view driven by the run loop (a LoopObserver); refreshes at most 4 times/s."""
+
+    def __init__(self, console: Console | None = None, refresh_every: float = 1.0) -> None:
+        self.console = _console(console)
+        self.state = DashboardState()
+        self.refresh_every = refresh_every
+        self._last = 0.0
+        self._live = Live(console=self.console, refresh_per_second=4, auto_refresh=False)
+
+    def __enter__(self) -> LiveDashboard:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._live.update(dashboard(self.state), refresh=True)
+        self._live.__exit__(None, None, None)
+
+    def message(self, text: str) -> None:
+        self.state.messages.append(f"{datetime.now():%H:%M:%S} {text}")
+        self._live.update(dashboard(self.state), refresh=True)
+
+    def cycle(self, ctx: StepContext, result: CycleResult) -> None:
+        self.state.finished_here += result.finished
+        self.state.spacelim = ctx.limits.spacelim
+        if result.space_percent is not None:
+            self.state.space_used = result.space_percent
+        if self.due():
+            self.show(production_status(ctx.store, ctx.record))
+
+    def show(self, status: ProductionStatus) -> None:
+        self.state.status = status
+        self._live.update(dashboard(self.state), refresh=True)
+
+    def due(self) -> bool:
+        """True at most once every ``refresh_every`` seconds: time to re-read the database."""
+        now = time.monotonic()
+        if now - self._last < self.refresh_every:
+            return False
+        self._last = now
+        return True
+
+
+class TransferBars:
+    """One progress bar per transfer with size, rate and time left; lines print above them.
+
+    Takes the calls of ``alcapctl.archive.Progress`` from any thread; use it as a context
+    manager around the transfers.
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=_console(console),
+            transient=True,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> TransferBars:
+        self.bars.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.bars.stop()
+
+    def print(self, line: str) -> None:
+        self.bars.console.print(line, markup=False, highlight=False)
+
+    def start(self, name: str, total: int | None, done: int = 0) -> None:
+        with self._lock:
+            task = self._tasks.get(name)
+            if task is None:
+                self._tasks[name] = self.bars.add_task(name, total=total, completed=done)
+            else:
+                self.bars.reset(task, total=total, completed=done)
+
+    def advance(self, name: str, nbytes: int) -> None:
+        task = self._tasks.get(name)
+        if task is not None:
+            self.bars.advance(task, nbytes)
+
+    def finish(self, name: str) -> None:
+        with self._lock:
+            task = self._tasks.pop(name, None)
+        if task is not None:
+            self.bars.remove_task(task)

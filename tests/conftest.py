@@ -34,7 +34,7 @@ def _isolated_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("ALCAPCTL_USER", "tester")
     monkeypatch.setenv("ALCAPCTL_HOST", "testhost")
     monkeypatch.delenv("ALCAPCTL_DATABASE", raising=False)
-    monkeypatch.setenv("ALCAPCTL_CONFIG", str(tmp_path / "no-such-site.toml"))
+    monkeypatch.delenv("ALCAPCTL_CONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
 
@@ -118,3 +118,6 @@ def store(db_path: Path) -> Iterator[Store]:
     s = Store.open(f"sqlite:///{db_path}")
     yield s
     s.close()
+
+
+pytest_plugins = ["tests.ftpserver"]  # the ftp_server fixture: a real pyftpdlib server

@@ -68,6 +68,9 @@ class Backend(ABC):
     """One batch system."""
 
     name: ClassVar[str]
+    # True when submit and poll take milliseconds, so that a whole loop cycle may run in
+    # one database transaction (the local backend); schedulers answer in tenths of seconds.
+    instant: ClassVar[bool] = False
 
     @abstractmethod
     def submit(self, spec: JobSpec) -> str:

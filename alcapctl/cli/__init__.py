@@ -25,6 +25,15 @@ _COMMANDS = {
     "claim": "production:claim",
     "status": "production:status",
     "check": "production:check",
+    "run": "run:run",
+    "abort": "run:abort",
+    "recover": "run:recover",
+    "backup-dump": "backup:backup_dump",
+    "backup-restore": "backup:backup_restore",
+    "stage": "stage:stage",
+    "submit": "batch:submit",
+    "reap": "batch:reap",
+    "retry": "batch:retry",
 }
 
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from alcapctl.config import Settings
+if TYPE_CHECKING:
+    from alcapctl.config import Settings
 
 __all__ = [
     "AppContext",
     "dataset_option",
     "dry_run_option",
     "emit_json",
+    "exclusive_step",
     "json_option",
     "limit_options",
     "production_argument",
@@ -166,6 +169,28 @@ def dataset_option(f: F) -> F:
         metavar="SET",
         help="Only runs of this dataset (repeatable).",
     )(f)
+
+
+@contextmanager
+def exclusive_step(step_ctx: Any) -> Iterator[None]:
+    """Hold the per-production, per-user step lock; if another process has it, exit 0 quietly.
+
+    Overlapping cron invocations of the same step then skip instead of running twice.
+    """
+    import structlog
+
+    from alcapctl.steplock import StepBusy, step_lock
+
+    try:
+        with step_lock(step_ctx.workdir, step_ctx.settings.user):
+            yield
+    except StepBusy as busy:
+        structlog.get_logger("alcapctl").info(
+            "another alcapctl of this user is working on this production; skipping",
+            production=step_ctx.record.name,
+            lock=str(busy),
+        )
+        raise click.exceptions.Exit(0) from None
 
 
 def emit_json(data: Any) -> None:

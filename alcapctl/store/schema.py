@@ -207,6 +207,8 @@ def migrate(conn: Connection) -> bool:
         if insp.has_table(table.name):
             _add_missing_columns(conn, table)
     metadata.create_all(conn)
+    for index in datasets.indexes:
+        index.create(conn, checkfirst=True)
     rows = conn.execute(select(productions.c.type, productions.c.version)).all()
     for ptype, version in rows:
         if ptype in OUTPUT_NAMES and version is not None:

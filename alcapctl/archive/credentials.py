@@ -1,0 +1,42 @@
+"""FTP credentials from a netrc file, refused when others can read it (as ftp clients do)."""
+
+from __future__ import annotations
+
+import netrc
+import os
+import stat
+from pathlib import Path
+
+from alcapctl.errors import UsageError
+
+__all__ = ["netrc_credentials", "netrc_path"]
+
+
+def netrc_path() -> Path:
+    """``$NETRC`` if set, else ``~/.netrc``."""
+    return Path(os.environ.get("NETRC") or "~/.netrc").expanduser()
+
+
+def netrc_credentials(host: str, path: Path | None = None) -> tuple[str, str]:
+    """(login, password) of ``machine host`` (or the ``default`` entry) in the netrc."""
+    path = path or netrc_path()
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UsageError(
+            f"{path}: no netrc file; the archive {host} needs one with "
+            f"'machine {host} login NAME password SECRET' (then chmod 600 {path})"
+        ) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise UsageError(
+            f"{path}: readable by group or others (mode {stat.S_IMODE(mode):03o}); "
+            f"it holds passwords: run chmod 600 {path}"
+        )
+    try:
+        entry = netrc.netrc(str(path)).authenticators(host)
+    except (netrc.NetrcParseError, OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the netrc file: {exc}") from None
+    if entry is None:
+        raise UsageError(f"{path}: no 'machine {host}' entry for the archive")
+    login, _, password = entry
+    return login, password or ""

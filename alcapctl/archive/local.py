@@ -1,0 +1,76 @@
+"""``file:///dir``: a local or mounted archive; inputs are hard-linked, or copied when needed.
+
+A hard link costs no space and no time, so it is tried first; another file system, a file
+system without links, or a file owned by someone else (Linux ``protected_hardlinks``) falls
+back to a copy through ``<name>.part``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import urllib.parse
+from pathlib import Path
+
+from alcapctl.archive.base import Archive, FetchError, Progress, part_path, pump, replace_part
+from alcapctl.errors import UsageError
+
+__all__ = ["LocalArchive"]
+
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
+class LocalArchive(Archive):
+    """Inputs from a directory on this machine."""
+
+    def __init__(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise UsageError(f"{url}: a file:// archive must be local (file:///dir)")
+        self.url = url
+        self.directory = Path(urllib.parse.unquote(parts.path))
+
+    def fetch(self, name: str, dest: Path, progress: Progress | None = None) -> Path:
+        source = self.directory / name
+        part = part_path(dest)
+        try:
+            _link(source, part)
+        except FileNotFoundError:
+            raise FetchError(f"{name}: not in the archive {self.directory}") from None
+        except OSError as exc:
+            if exc.errno not in _NO_LINK:
+                raise FetchError(f"{name}: cannot link from {self.directory}: {exc}") from None
+        else:
+            os.replace(part, dest)
+            return dest
+        return self._copy(source, part, dest, progress)
+
+    def _copy(self, source: Path, part: Path, dest: Path, progress: Progress | None) -> Path:
+        name = source.name
+        try:
+            with source.open("rb") as src:
+                size = os.fstat(src.fileno()).st_size
+                if progress is not None:
+                    progress.start(name, size)
+                try:
+                    pump(src.readinto, part, name, progress)
+                finally:
+                    if progress is not None:
+                        progress.finish(name)
+        except FileNotFoundError:
+            raise FetchError(f"{name}: not in the archive {self.directory}") from None
+        except OSError as exc:
+            part.unlink(missing_ok=True)
+            raise FetchError(f"{name}: copy from {self.directory} failed: {exc}") from None
+        except BaseException:  # interrupted or cancelled: no partial file stays
+            part.unlink(missing_ok=True)
+            raise
+        return replace_part(part, dest, size)
+
+
+def _link(source: Path, part: Path) -> None:
+    try:
+        os.link(source, part)
+    except FileExistsError:  # left by a process that died between link and rename
+        part.unlink()
+        os.link(source, part)

@@ -1,0 +1,171 @@
+"""The local backend: jobs are detached processes on this machine that outlive the CLI.
+
+A job id is ``<pid>-<start>``: the wrapper's PID and its start time in clock ticks since
+boot (field 22 of ``/proc/<pid>/stat``), so a PID the kernel reused for another process is
+never mistaken for the job.  Each job leads its own session and process group, which
+``cancel`` signals as a whole.  ``poll`` reads ``/proc`` and reaps our own children; it
+never spawns a process.  ``wait`` sleeps on pidfds so the run loop wakes as soon as a job
+ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from alcapctl.batch.base import Backend, JobInfo, JobSpec, JobState
+from alcapctl.batch.wrapper import INTENT_FILE, job_dir
+
+__all__ = ["LocalBackend", "process_start"]
+
+
+def process_start(pid: int) -> int | None:
+    """The start time of a live (not zombie) process in clock ticks, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name may hold spaces and parentheses: fields follow the last ')'.
+    rest = stat[stat.rindex(b")") + 2 :].split()
+    if rest[0] == b"Z":
+        return None
+    return int(rest[19])
+
+
+def _parse_id(job_id: str) -> tuple[int, int] | None:
+    pid, _, start = job_id.partition("-")
+    if not (pid.isdigit() and start.isdigit()):
+        return None
+    return int(pid), int(start)
+
+
+class LocalBackend(Backend):
+    """Detached processes; at most nproc of them, which the submit step enforces."""
+
+    name = "local"
+    instant = True
+
+    def __init__(self, workdir: Path, *, cancel_grace: float = 3.0) -> None:
+        self.workdir = workdir
+        self.cancel_grace = cancel_grace
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._running: set[str] = set()  # ids seen alive at the last poll, for wait()
+
+    def submit(self, spec: JobSpec) -> str:
+        child = subprocess.Popen(
+            ["/bin/sh", str(spec.script)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._children[child.pid] = child
+        start = process_start(child.pid)
+        job_id = f"{child.pid}-{start if start is not None else 0}"
+        # No scheduler remembers the job: its id goes into the submit step's intent marker,
+        # which exists exactly as long as ``find`` may be asked about the job.
+        (spec.jobdir / INTENT_FILE).write_text(job_id + "\n")
+        self._running.add(job_id)
+        return job_id
+
+    def _alive(self, job_id: str) -> bool:
+        parsed = _parse_id(job_id)
+        if parsed is None:
+            return False
+        pid, start = parsed
+        child = self._children.get(pid)
+        if child is not None and child.poll() is not None:
+            del self._children[pid]
+            return False
+        return process_start(pid) == start
+
+    def poll(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
+        result: dict[str, JobInfo] = {}
+        for job_id in job_ids:
+            alive = self._alive(job_id)
+            result[job_id] = JobInfo(JobState.RUNNING if alive else JobState.GONE)
+            if alive:
+                self._running.add(job_id)
+            else:
+                self._running.discard(job_id)
+        return result
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        alive = [j for j in job_ids if self._alive(j)]
+        self._signal(alive, signal.SIGTERM)
+        deadline = time.monotonic() + self.cancel_grace
+        while alive and time.monotonic() < deadline:
+            self._wait_for(alive, deadline - time.monotonic())
+            alive = [j for j in alive if self._alive(j)]
+        self._signal(alive, signal.SIGKILL)
+        self._running.difference_update(job_ids)
+        self._reap_children()
+
+    def _signal(self, job_ids: Iterable[str], sig: signal.Signals) -> None:
+        for job_id in job_ids:
+            parsed = _parse_id(job_id)
+            if parsed is None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(parsed[0], sig)
+
+    def find(self, names: Sequence[str]) -> dict[str, str]:
+        found = {}
+        for name in names:
+            try:
+                job_id = (job_dir(self.workdir, name) / INTENT_FILE).read_text().strip()
+            except FileNotFoundError:
+                continue
+            if job_id:
+                found[name] = job_id
+        return found
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until one of the jobs seen running ends, or ``timeout`` seconds.
+
+        Returns at once when one of our children ended since the last call: reap may
+        have read its exit file before the process was gone, without polling it.
+        """
+        if self._reap_children():
+            return
+        self._running = {job_id for job_id in self._running if self._alive(job_id)}
+        if not self._wait_for(list(self._running), timeout):
+            time.sleep(max(timeout, 0))
+
+    def _reap_children(self) -> bool:
+        """Collect our children that ended (no zombies left behind); True if any had."""
+        ended = [pid for pid, child in self._children.items() if child.poll() is not None]
+        for pid in ended:
+            del self._children[pid]
+        return bool(ended)
+
+    def _wait_for(self, job_ids: Sequence[str], timeout: float) -> bool:
+        """Block on pidfds of the given jobs; False when none could be watched."""
+        fds = []
+        try:
+            for job_id in job_ids:
+                parsed = _parse_id(job_id)
+                if parsed is None:
+                    continue
+                try:
+                    fd = os.pidfd_open(parsed[0])
+                except (OSError, AttributeError):
+                    continue
+                fds.append(fd)
+                # Opened first, checked second: the pidfd cannot follow a reused PID.
+                if process_start(parsed[0]) != parsed[1]:
+                    return True
+            if not fds:
+                return False
+            select.select(fds, [], [], max(timeout, 0))
+            return True
+        finally:
+            for fd in fds:
+                os.close(fd)

@@ -1,0 +1,102 @@
+"""``backup-dump`` and ``backup-restore``: the database as text in git, and back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from alcapctl.cli.options import (
+    AppContext,
+    dry_run_option,
+    emit_json,
+    json_option,
+    store_options,
+)
+
+
+@click.command("backup-dump")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Dump directory (default: <data>/backup, <data> being the site's data root).",
+)
+@click.option("--commit", is_flag=True, help="git add and commit in the dump directory.")
+@dry_run_option
+@json_option
+@store_options
+def backup_dump(
+    app: AppContext, out: Path | None, commit: bool, dry_run: bool, as_json: bool
+) -> None:
+    """Write the whole database as text made for git: one row a line, stable order.
+
+    The snapshot is consistent even while others claim and finish runs.  Writing the
+    same database twice gives identical files; one finished run changes one line.
+    With --commit the directory must be a git work tree; nothing is committed when
+    nothing changed, and the message lists the runs finished since the last dump.
+
+    \b
+    Example:
+      git init ~/alcap-db-backup
+      alcapctl backup-dump --out ~/alcap-db-backup --commit
+    """
+    from alcapctl.backup import dump
+
+    directory = out if out is not None else app.settings.data / "backup"
+    result = dump(
+        app.settings.database,
+        directory,
+        commit=commit,
+        dry_run=dry_run,
+        lock_timeout=app.lock_timeout,
+    )
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    rows = sum(result.rows.values())
+    click.echo(f"Dumped {len(result.rows)} tables, {rows} rows to {result.directory}")
+    for name, runs in sorted(result.finished.items()):
+        click.echo(f"{name}: {len(runs)} runs finished since the last dump")
+    verb = "would change" if dry_run else "changed"
+    click.echo(f"{len(result.changed)} files {verb}")
+    if commit and not dry_run:
+        click.echo(f"Committed {result.commit}" if result.commit else "Nothing to commit")
+
+
+@click.command("backup-restore")
+@click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
+@click.option(
+    "--database",
+    "target",
+    required=True,
+    metavar="NEW",
+    help="The database file to create; an existing file is refused.",
+)
+@dry_run_option
+@json_option
+def backup_restore(directory: Path, target: str, dry_run: bool, as_json: bool) -> None:
+    """Rebuild a database from a dump written by backup-dump.
+
+    The whole dump is checked first (a file cut short or edited so that it no longer
+    parses is refused, naming file and line); the database is built beside NEW and only
+    then moved into place, so a failure leaves nothing behind.
+
+    \b
+    Example:
+      alcapctl backup-restore ~/alcap-db-backup --database ~/data/production-restored.db --dry-run
+      alcapctl backup-restore ~/alcap-db-backup --database ~/data/production-restored.db
+    """
+    from alcapctl.backup import restore
+    from alcapctl.config import database_url
+    from alcapctl.errors import UsageError
+    from alcapctl.store import sqlite_path
+
+    path = sqlite_path(database_url(target))
+    if path is None:
+        raise UsageError(f"{target}: restore writes a new SQLite file; give a path")
+    result = restore(directory, path, dry_run=dry_run)
+    if as_json:
+        emit_json({"database": str(path), "rows": result.rows, "identical": result.identical})
+        return
+    verb = "Would restore" if dry_run else "Restored"
+    click.echo(f"{verb} {len(result.rows)} tables, {sum(result.rows.values())} rows into {path}")

@@ -1,0 +1,113 @@
+"""``submit``, ``reap`` and ``retry``: running jobs for a production's runs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from alcapctl.cli.options import (
+    AppContext,
+    dry_run_option,
+    emit_json,
+    json_option,
+    production_argument,
+    store_options,
+)
+
+if TYPE_CHECKING:
+    from alcapctl.batch.base import Backend
+    from alcapctl.steps.context import StepContext
+
+
+def _backend(app: AppContext, ctx: StepContext) -> Backend:
+    from alcapctl.batch import get_backend
+
+    return get_backend(app.settings.backend, ctx.workdir)
+
+
+@click.command()
+@production_argument
+@dry_run_option
+@json_option
+@store_options
+def submit(app: AppContext, dry_run: bool, as_json: bool) -> None:
+    """Submit one job per staged run of this user: S -> R, at most nproc in flight.
+
+    A submit interrupted after the scheduler accepted a job adopts that job the next
+    time instead of submitting it again.  A run whose output already exists and is not
+    this production's own earlier attempt is stopped (X) with the reason.
+
+    \b
+    Examples:
+      alcapctl submit productions/rootana_v8.toml
+      alcapctl submit productions/rootana_v8.toml --dry-run
+    """
+    from alcapctl.steps.submit import submit as submit_runs
+
+    ctx = app.step_context()
+    result = submit_runs(
+        ctx, _backend(app, ctx), dry_run=dry_run, report=None if as_json else click.echo
+    )
+    if as_json:
+        emit_json({"production": ctx.record.name, **result.to_dict()})
+        return
+    for run, job_id in result.adopted.items():
+        click.echo(f"Adopted run: {run} (job {job_id})")
+    for run, reason in result.refused.items():
+        click.echo(f"Refused run: {run}: {reason}")
+    if not (result.submitted or result.adopted or result.refused):
+        click.echo("No runs to submit")
+
+
+@click.command()
+@production_argument
+@json_option
+@store_options
+def reap(app: AppContext, as_json: bool) -> None:
+    """Settle this user's jobs that ended: R -> F, or a failed attempt (S/C, X at the cap).
+
+    One scheduler query per call, none for jobs whose exit file is there.  A job that
+    left the queue without an exit code counts as lost only after limits.grace seconds.
+
+    \b
+    Example:
+      alcapctl reap productions/rootana_v8.toml --json
+    """
+    from alcapctl.steps.reap import reap as reap_runs
+
+    ctx = app.step_context()
+    result = reap_runs(ctx, _backend(app, ctx), report=None if as_json else click.echo)
+    if as_json:
+        emit_json({"production": ctx.record.name, **result.to_dict()})
+        return
+    click.echo(f"{result.running} jobs still running")
+    if result.closed:
+        click.echo(f"Production {ctx.record.name} finished")
+
+
+@click.command()
+@production_argument
+@click.option("--run", "runs", multiple=True, type=int, metavar="N", help="A run (repeatable).")
+@click.option("--failed", is_flag=True, help="Every run that failed for good (X).")
+@json_option
+@store_options
+def retry(app: AppContext, runs: tuple[int, ...], failed: bool, as_json: bool) -> None:
+    """Put failed runs (X), or named X or F runs, back to N with their attempts reset.
+
+    \b
+    Examples:
+      alcapctl retry productions/rootana_v8.toml --failed
+      alcapctl retry productions/rootana_v8.toml --run 2091 --run 2092
+    """
+    from alcapctl.steps.retry import retry as retry_runs
+
+    ctx = app.step_context()
+    done = retry_runs(ctx, runs, failed)
+    if as_json:
+        emit_json({"production": ctx.record.name, "reset": done})
+        return
+    for run in done:
+        click.echo(f"Reset run: {run}")
+    if not done:
+        click.echo("No runs to retry")

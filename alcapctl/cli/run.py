@@ -1,0 +1,163 @@
+"""``run``, ``abort`` and ``recover``: driving a production, and cleaning up after one."""
+
+from __future__ import annotations
+
+import click
+
+from alcapctl.cli.options import (
+    AppContext,
+    dataset_option,
+    emit_json,
+    exclusive_step,
+    json_option,
+    limit_options,
+    production_argument,
+    store_options,
+)
+
+
+@click.command()
+@production_argument
+@dataset_option
+@click.option("--once", is_flag=True, help="One cycle (reap, claim, stage, submit), then exit.")
+@click.option("--display", is_flag=True, help="A live dashboard instead of log lines.")
+@click.option(
+    "--keep-jobs", is_flag=True, help="On Ctrl-C, stop but leave jobs running for a later reap."
+)
+@limit_options
+@json_option
+@store_options
+def run(
+    app: AppContext,
+    datasets: tuple[str, ...],
+    once: bool,
+    display: bool,
+    keep_jobs: bool,
+    as_json: bool,
+) -> None:
+    """Run a production: reap, claim, stage and submit every PAUSE seconds until done.
+
+    Ends when every selected run is F or X: exit 0, or 1 if any run failed for good.
+    Ctrl-C (or SIGTERM, or an unexpected error) cancels this user's jobs of the
+    production, returns its unfinished runs to N and deletes staged and partial files,
+    as the 2014 script did; finished runs are never touched.
+
+    \b
+    Examples:
+      alcapctl run productions/rootana_v8.toml
+      alcapctl run productions/alcapana_v4.toml --dataset SiR2 --nproc 50 --display
+      alcapctl run productions/alcapana_v4.toml --once     # from cron
+    """
+    from alcapctl.batch import get_backend
+    from alcapctl.steps.run import run_production
+
+    ctx = app.step_context()
+    backend = get_backend(ctx.settings.backend, ctx.workdir)
+    with exclusive_step(ctx):
+        if display:
+            from alcapctl.display import LiveDashboard
+
+            with LiveDashboard() as board:
+                summary = run_production(
+                    ctx,
+                    backend,
+                    once=once,
+                    only_datasets=datasets,
+                    keep_jobs=keep_jobs,
+                    observer=board,
+                )
+        else:
+            echo = None if as_json else click.echo
+            summary = run_production(
+                ctx, backend, once=once, only_datasets=datasets, keep_jobs=keep_jobs, report=echo
+            )
+    totals = {s.value: n for s, n in summary.totals.items()}
+    if as_json:
+        emit_json(
+            {
+                "production": ctx.record.name,
+                "cycles": summary.cycles,
+                "finished": summary.finished,
+                "failed_attempts": summary.failed,
+                "totals": totals,
+                "failed_runs": summary.failed_runs,
+                "interrupted": summary.interrupted,
+            }
+        )
+    else:
+        state = "interrupted" if summary.interrupted else ("cycle done" if once else "done")
+        click.echo(f"{ctx.record.name} {state}: {totals}")
+        if summary.failed_runs:
+            click.echo(f"Failed runs: {summary.failed_runs} (alcapctl status shows why)")
+    raise click.exceptions.Exit(summary.exit_code)
+
+
+@click.command()
+@production_argument
+@click.option("--run", "runs", type=int, multiple=True, help="Only this run (repeatable).")
+@click.option("--user", help="Abort another user's runs (any host) instead of your own.")
+@json_option
+@store_options
+def abort(app: AppContext, runs: tuple[int, ...], user: str | None, as_json: bool) -> None:
+    """Cancel your jobs of a production, return your unfinished runs to N, clean up.
+
+    The same as Ctrl-C on `run`, as a step: for cron, or for cleaning up after a process
+    that died.  Finished runs and their files are never touched.
+
+    \b
+    Examples:
+      alcapctl abort productions/rootana_v8.toml
+      alcapctl abort productions/rootana_v8.toml --run 2091 --run 2092
+      alcapctl abort productions/rootana_v8.toml --user quirk_j
+    """
+    from alcapctl.batch import get_backend
+    from alcapctl.steps.abort import abort as abort_runs
+
+    ctx = app.step_context()
+    backend = get_backend(ctx.settings.backend, ctx.workdir)
+    result = abort_runs(
+        ctx, backend, runs=runs or None, user=user, report=None if as_json else click.echo
+    )
+    if as_json:
+        emit_json(
+            {
+                "production": ctx.record.name,
+                "cancelled": result.cancelled,
+                "aborted": result.aborted,
+                "removed": result.removed,
+                "kept_running": result.kept_running,
+            }
+        )
+    elif not result.aborted and not result.cancelled:
+        click.echo("Nothing to abort")
+    if result.kept_running:
+        raise click.exceptions.Exit(1)
+
+
+@click.command()
+@production_argument
+@click.option("--lease", type=click.FloatRange(min=0), help="Seconds (default: limits.lease).")
+@json_option
+@store_options
+def recover(app: AppContext, lease: float | None, as_json: bool) -> None:
+    """Return runs whose claim lease expired (a dead machine, a killed cron job) to N.
+
+    Runs in C or S whose holder has not renewed its lease go back to N and their staged
+    inputs are deleted; R runs are left to reap, which polls their job. `claim` does the
+    same by itself before claiming.
+
+    \b
+    Example:
+      alcapctl recover productions/rootana_v8.toml --lease 600
+    """
+    from alcapctl.steps.recover import recover as recover_runs
+
+    ctx = app.step_context()
+    released = recover_runs(ctx, lease)
+    if as_json:
+        emit_json({"production": ctx.record.name, "released": [r.run for r in released]})
+        return
+    for run in released:
+        click.echo(f"Released run: {run.run} (held by {run.user}@{run.host})")
+    if not released:
+        click.echo("No stale claims")

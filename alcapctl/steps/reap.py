@@ -1,0 +1,262 @@
+"""reap: this user's finished jobs become F, or a failed attempt (S/C again, or X at the cap).
+
+The exit file the wrapper writes decides; the scheduler is asked, in one ``poll`` call,
+only about jobs without one.  A job gone from the queue without an exit file is lost only
+``limits.grace`` seconds after reap first saw it gone (shared file systems show files
+late).  A failed scheduler query changes no run: the next reaps skip polling for a while,
+doubling the wait after each failure.  Every state change of one reap is one transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from alcapctl.batch.base import Backend, JobInfo, JobState, SchedulerError
+from alcapctl.batch.wrapper import GONE_FILE, job_dir, job_name, read_exit
+from alcapctl.files import remove_all
+from alcapctl.states import ACTIVE, RunState
+from alcapctl.steps.context import StepContext
+from alcapctl.store import RunRecord, RunTable
+from alcapctl.store.productions import close_if_done
+
+__all__ = ["ReapResult", "reap"]
+
+log = structlog.get_logger("alcapctl.reap")
+
+_ELOG_LINES = 20
+_ELOG_CHARS = 4000
+_BACKOFF_FILE = "poll-backoff"
+_BACKOFF_MAX = 600.0
+_LOGS = ("olog", "elog")
+_IN_FLIGHT = (JobState.QUEUED, JobState.RUNNING, JobState.UNKNOWN)
+
+
+@dataclass
+class ReapResult:
+    finished: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)  # run -> new state letter
+    running: int = 0
+    poll_error: str | None = None
+    closed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Outcome:
+    run: RunRecord
+    exit_code: int | None
+    reason: str | None = None  # the scheduler's word, or why the job counts as lost
+
+
+def _exit_text(code: int) -> str:
+    return f"killed by signal {code - 128}" if code > 128 else f"exit code {code}"
+
+
+def _tail(path: Path | None) -> str:
+    if path is None:
+        return ""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(path.stat().st_size - _ELOG_CHARS, 0))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-_ELOG_LINES:])
+
+
+class _Backoff:
+    """Skip polling after scheduler errors, across processes (cron) via a file."""
+
+    def __init__(self, workdir: Path, pause: float) -> None:
+        self.path = workdir / _BACKOFF_FILE
+        self.pause = max(pause, 1.0)
+
+    def due(self) -> bool:
+        try:
+            st = self.path.stat()
+            failures = int(self.path.read_text() or 1)
+        except (FileNotFoundError, ValueError):
+            return True
+        delay = min(self.pause * 2.0 ** (failures - 1), _BACKOFF_MAX)
+        return time.time() >= st.st_mtime + delay
+
+    def failed(self) -> None:
+        try:
+            failures = int(self.path.read_text() or 0)
+        except (FileNotFoundError, ValueError):
+            failures = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(str(failures + 1))
+
+    def succeeded(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _gone_long_enough(jobdir: Path, grace: float) -> bool:
+    """True once the job has been seen gone for ``grace`` seconds (the first sighting counts)."""
+    marker = jobdir / GONE_FILE
+    try:
+        first = marker.stat().st_mtime
+    except FileNotFoundError:
+        jobdir.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        first = time.time()
+    return time.time() - first >= grace
+
+
+def _settle(
+    ctx: StepContext, backend: Backend, pending: list[RunRecord], result: ReapResult
+) -> list[_Outcome]:
+    """Outcomes of jobs without an exit file, from one poll; empty when the poll fails."""
+    backoff = _Backoff(ctx.workdir, ctx.limits.pause)
+    if not backoff.due():
+        result.running += len(pending)
+        return []
+    try:
+        states = backend.poll([r.job_id or "" for r in pending])
+    except SchedulerError as exc:
+        backoff.failed()
+        log.warning("scheduler query failed; runs unchanged, retrying later", error=str(exc))
+        result.poll_error = str(exc)
+        result.running += len(pending)
+        return []
+    backoff.succeeded()
+    outcomes = []
+    for run in pending:
+        info = states.get(run.job_id or "", JobInfo(JobState.GONE))
+        jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt))
+        code = read_exit(jobdir)  # it may have appeared since we looked
+        if code is not None:
+            outcomes.append(_Outcome(run, code, info.reason))
+        elif info.state in _IN_FLIGHT or not _gone_long_enough(jobdir, ctx.limits.grace):
+            result.running += 1
+        else:
+            why = f"lost: left the {backend.name} queue ({info.state.value}) without an exit code"
+            reason = f"{why}; scheduler says {info.reason}" if info.reason else why
+            outcomes.append(_Outcome(run, info.exit_code, reason))
+    return outcomes
+
+
+def _missing_output(ctx: StepContext, run: int) -> str | None:
+    """The first declared output that is absent, or empty (logs may be empty)."""
+    for name, path in ctx.output_paths(run).items():
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return f"missing output {name}: {path}"
+        if size == 0 and name not in _LOGS:
+            return f"empty output {name}: {path}"
+    return None
+
+
+def _modules_text(ctx: StepContext) -> str | None:
+    path = ctx.prod.job.modules
+    if path is None:
+        return None
+    try:
+        return path.read_text()
+    except OSError as exc:
+        log.warning("modules file unreadable; not recorded", path=str(path), error=str(exc))
+        return None
+
+
+def reap(
+    ctx: StepContext, backend: Backend, *, report: Callable[[str], None] | None = None
+) -> ReapResult:
+    """Settle this user's R runs whose jobs ended; one poll, one transaction."""
+    say = report or (lambda _: None)
+    result = ReapResult()
+
+    def load(runs: RunTable) -> tuple[list[RunRecord], bool]:
+        flying = runs.select(states=(RunState.RUNNING,), owner=ctx.owner)
+        idle = ctx.record.stop is None and not runs.count((RunState.NEW, *ACTIVE))
+        return flying, idle
+
+    flying, idle = ctx.store.runs(ctx.record, load, write=False)
+    outcomes, pending = [], []
+    for run in flying:
+        code = read_exit(job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt)))
+        if code is None:
+            pending.append(run)
+        else:
+            outcomes.append(_Outcome(run, code))
+    if pending:
+        outcomes += _settle(ctx, backend, pending, result)
+    if not outcomes and not idle:
+        return result
+    modules = _modules_text(ctx) if any(o.exit_code == 0 for o in outcomes) else None
+    delete: list[Path] = []
+
+    def write(runs: RunTable) -> bool:
+        sha = runs.put_blob(modules) if modules is not None else None
+        for outcome in outcomes:
+            run = outcome.run
+            problem = None if outcome.exit_code != 0 else _missing_output(ctx, run.run)
+            if outcome.exit_code == 0 and problem is None:
+                paths = {k: str(v) for k, v in ctx.output_paths(run.run).items()}
+                moved = runs.move(
+                    [run.run],
+                    RunState.RUNNING,
+                    RunState.FINISHED,
+                    ctx.owner,
+                    stop=runs.now,
+                    modules_sha256=sha,
+                    **paths,
+                )
+                if moved:
+                    result.finished.append(run.run)
+                    delete.extend(_staged_input(ctx, run))
+                continue
+            new = _fail(ctx, runs, outcome, problem)
+            if new is not None:
+                result.failed[run.run] = new.value
+        return close_if_done(runs.conn, ctx.record)
+
+    result.closed = ctx.store.runs(ctx.record, write, write=True)
+    ctx.store.after_commit(functools.partial(remove_all, delete))
+    for number in result.finished:
+        say(f"Finished run: {number}")
+    for number, state in result.failed.items():
+        say(f"Failed run: {number} -> {state}")
+    return result
+
+
+def _fail(
+    ctx: StepContext, runs: RunTable, outcome: _Outcome, problem: str | None
+) -> RunState | None:
+    run = outcome.run
+    parts = [problem or (_exit_text(outcome.exit_code) if outcome.exit_code is not None else "")]
+    if outcome.reason:
+        parts.append(outcome.reason)
+    text = "; ".join(p for p in parts if p)
+    tail = _tail(ctx.output_paths(run.run).get("elog"))
+    if tail:
+        text += f"\nlast lines of elog:\n{tail}"
+    retry = RunState.STAGED if run.input and os.path.exists(run.input) else RunState.CLAIMED
+    return runs.fail(
+        run,
+        step="reap",
+        reason=text,
+        max_attempts=ctx.limits.max_attempts,
+        retry_state=retry,
+        job_id=run.job_id,
+        exit_code=outcome.exit_code,
+    )
+
+
+def _staged_input(ctx: StepContext, run: RunRecord) -> list[Path]:
+    """The run's raw input, if it was staged for this production (never a base tree)."""
+    if not run.input:
+        return []
+    path = Path(run.input).resolve()
+    return [path] if path.is_relative_to(ctx.staging_dir.resolve()) else []

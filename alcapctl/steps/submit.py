@@ -1,0 +1,177 @@
+"""submit: S -> R for this user's staged runs, while fewer than nproc of their jobs fly.
+
+A job's directory gets an intent marker before the scheduler is called and loses it once
+the job id is in the database, so a submit killed in between leaves the marker: the next
+submit asks the backend (one ``find`` call, only for marked runs) and adopts the job
+instead of submitting it twice.
+
+An output that already exists is overwritten only when it is this production's own
+earlier attempt: the run's first job script (``...-a1/job.sh``) exists in this
+production's work directory and names this database (by a hash of its URL).  Anything
+else (another production, a private database pointed at the same data directory) stops
+the run with X and a clear error.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from alcapctl.batch.base import Backend, JobSpec
+from alcapctl.batch.wrapper import (
+    INTENT_FILE,
+    job_dir,
+    job_name,
+    owner_token,
+    render_script,
+    write_job,
+    written_for,
+)
+from alcapctl.files import remove_all
+from alcapctl.states import RunState
+from alcapctl.steps.context import StepContext
+from alcapctl.store import RunRecord, RunTable
+
+__all__ = ["SubmitResult", "command_fields", "submit"]
+
+log = structlog.get_logger("alcapctl.submit")
+
+Report = Callable[[str], None]
+
+
+@dataclass
+class SubmitResult:
+    submitted: dict[int, str] = field(default_factory=dict)  # run -> job id
+    adopted: dict[int, str] = field(default_factory=dict)  # found after an interrupted submit
+    refused: dict[int, str] = field(default_factory=dict)  # run -> why (output clash)
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def command_fields(ctx: StepContext, run: RunRecord) -> dict[str, Any]:
+    """Every field the job command may use, outputs excluded."""
+    modules = ctx.prod.job.modules
+    return {
+        **ctx.fields(run.run),
+        "input": run.input or "",
+        "filename": Path(run.input).name if run.input else "",
+        "modules": str(modules) if modules else "",
+    }
+
+
+def _name(ctx: StepContext, run: RunRecord) -> str:
+    return job_name(ctx.record.short, run.run, run.attempt)
+
+
+def _clash(ctx: StepContext, run: RunRecord) -> str | None:
+    """Why an existing output of ``run`` must not be overwritten, or None."""
+    first = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, 1))
+    if written_for(first, owner_token(ctx.settings.database)):
+        return None
+    for name, path in ctx.output_paths(run.run).items():
+        if path.exists():
+            return (
+                f"output {name} {path} already exists and was not written by "
+                f"{ctx.record.name} of {ctx.settings.database}; move it away, or change "
+                "the output templates or the data directory, then alcapctl retry"
+            )
+    return None
+
+
+def _spec(ctx: StepContext, run: RunRecord) -> JobSpec:
+    name = _name(ctx, run)
+    jobdir = job_dir(ctx.workdir, name)
+    job = ctx.prod.job
+    fields = command_fields(ctx, run)
+    token = owner_token(ctx.settings.database)
+    outputs = ctx.output_paths(run.run)
+    script = render_script(name, jobdir, job.command, fields, outputs, job.env, token)
+    path = write_job(jobdir, script)
+    return JobSpec(name=name, script=path, jobdir=jobdir, resources=job.resources)
+
+
+def _candidates(ctx: StepContext) -> list[RunRecord]:
+    def pick(runs: RunTable) -> list[RunRecord]:
+        room = ctx.limits.nproc - runs.count((RunState.RUNNING,), ctx.owner)
+        if room <= 0:
+            return []
+        return runs.select(states=(RunState.STAGED,), owner=ctx.owner, limit=room)
+
+    return ctx.store.runs(ctx.record, pick, write=False)
+
+
+def submit(
+    ctx: StepContext, backend: Backend, *, dry_run: bool = False, report: Report | None = None
+) -> SubmitResult:
+    """Submit one job per staged run of this user, up to ``limits.nproc`` in flight."""
+    say = report or (lambda _: None)
+    result = SubmitResult(dry_run=dry_run)
+    candidates = _candidates(ctx)
+    if dry_run:
+        for run in candidates:
+            say(f"Would submit run: {run.run}")
+            result.submitted[run.run] = _name(ctx, run)
+        return result
+    marked = [r for r in candidates if (job_dir(ctx.workdir, _name(ctx, r)) / INTENT_FILE).exists()]
+    found = backend.find([_name(ctx, r) for r in marked]) if marked else {}
+    for run in marked:
+        if _name(ctx, run) in found:
+            result.adopted[run.run] = found[_name(ctx, run)]
+            log.warning("adopting job of an interrupted submit", run=run.run)
+    try:
+        for run in candidates:
+            if run.run in result.adopted:
+                continue
+            reason = _clash(ctx, run)
+            if reason is not None:
+                result.refused[run.run] = reason
+                continue
+            say(f"Submitting run: {run.run}")
+            result.submitted[run.run] = backend.submit(_spec(ctx, run))
+    finally:
+        _record(ctx, candidates, result)
+    return result
+
+
+def _record(ctx: StepContext, candidates: list[RunRecord], result: SubmitResult) -> None:
+    """One transaction for every job submitted or adopted and every run refused."""
+    by_run = {r.run: r for r in candidates}
+    jobs = {**result.adopted, **result.submitted}
+
+    def write(runs: RunTable) -> list[int]:
+        moved = runs.move_each(
+            "job_id",
+            jobs,
+            RunState.STAGED,
+            RunState.RUNNING,
+            ctx.owner,
+            backend=ctx.settings.backend,
+            start=runs.now,
+        )
+        lost = sorted(set(jobs) - set(moved))
+        for run, reason in result.refused.items():
+            runs.fail(
+                by_run[run],
+                step="submit",
+                reason=reason,
+                max_attempts=1,
+                retry_state=RunState.STAGED,
+            )
+        return lost
+
+    if not jobs and not result.refused:
+        return
+    lost = ctx.store.runs(ctx.record, write, write=True)
+    for run in lost:
+        log.error("run changed while its job was submitted", run=run, job_id=jobs[run])
+    markers = [job_dir(ctx.workdir, _name(ctx, by_run[run])) / INTENT_FILE for run in jobs]
+    ctx.store.after_commit(functools.partial(remove_all, markers))
+    for run, reason in result.refused.items():
+        log.error("output clash; run stopped", run=run, reason=reason)

@@ -1,0 +1,66 @@
+"""Helpers shared by the benchmarks: building databases and productions, timing commands."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from alcapctl.config import load_settings
+from alcapctl.store import DatasetRow, Store
+
+ALCAPCTL = [sys.executable, "-m", "alcapctl"]
+
+
+def make_production(
+    root: Path, runs: int, datasets: Sequence[str] = ("SiR2",), **fields: Any
+) -> tuple[Path, Path]:
+    """A database with ``runs`` gold runs spread over ``datasets`` and a production on them."""
+    root.mkdir(parents=True, exist_ok=True)
+    db = root / "production.db"
+    store, _ = Store.create(f"sqlite:///{db}")
+    rows = [DatasetRow(r, datasets[r % len(datasets)], "gold") for r in range(1, runs + 1)]
+    store.import_datasets(rows, "generated")
+    site = {"database": str(db), "data": str(root / "data"), **fields.pop("site", {})}
+    (root / "site.toml").write_text(tomli_w.dumps(site))
+    prod = root / "prod.toml"
+    content = {
+        "type": "alcapana",
+        "tag": "bench",
+        "site": str(root / "site.toml"),
+        "job": {"command": "true"},
+        **fields,
+    }
+    prod.write_text(tomli_w.dumps(content))
+    settings = load_settings(prod)
+    assert settings.production is not None
+    store.init(settings.production)
+    store.close()
+    return db, prod
+
+
+def timed(fn: Callable[[], Any], repeat: int = 5) -> dict[str, float]:
+    """Median, min and max wall time of ``repeat`` calls, in seconds."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return {"median": statistics.median(times), "min": min(times), "max": max(times)}
+
+
+def run_quiet(argv: Sequence[str | Path], env: dict[str, str] | None = None) -> None:
+    subprocess.run(
+        [str(a) for a in argv],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )

@@ -1,0 +1,173 @@
+"""A hypothesis state machine over import, init, claim and release, checked against a model."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from alcapctl.config import Job, Production
+from alcapctl.errors import UsageError
+from alcapctl.states import RunState
+from alcapctl.store import DatasetRow, RunTable, Store
+
+DATASETS = ("A", "B", "C")
+QUALITIES = ("gold", "silver", None)
+USERS = ("alice", "bob", "carol")
+LEGACY = [
+    "run",
+    "status",
+    "user",
+    "start",
+    "stop",
+    "tree",
+    "hist",
+    "odb",
+    "olog",
+    "elog",
+    "modules",
+]
+
+rows_strategy = st.lists(
+    st.tuples(st.integers(1, 40), st.sampled_from(DATASETS), st.sampled_from(QUALITIES)),
+    min_size=1,
+    max_size=15,
+)
+
+
+class ProductionMachine(RuleBasedStateMachine):
+    @initialize()
+    def create(self) -> None:
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = Path(self.dir.name) / "p.db"
+        self.store, _ = Store.create(f"sqlite:///{self.path}")
+        self.membership: dict[tuple[int, str], str | None] = {}
+        self.productions: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self.expected_runs: dict[int, set[int]] = {}
+        self.claimed: dict[int, dict[int, str]] = {}
+
+    def teardown(self) -> None:
+        self.store.close()
+        self.dir.cleanup()
+
+    def _selected(self, datasets: tuple[str, ...], quality: tuple[str, ...]) -> set[int]:
+        return {
+            run
+            for (run, ds), q in self.membership.items()
+            if (not datasets or ds in datasets) and (not quality or q in quality)
+        }
+
+    @rule(rows=rows_strategy)
+    def import_rows(self, rows: list[tuple[int, str, str | None]]) -> None:
+        batch = [DatasetRow(r, d, q, i + 1) for i, (r, d, q) in enumerate(rows)]
+        seen: dict[tuple[int, str], str | None] = {}
+        conflict = False
+        for r, d, q in rows:
+            known = self.membership.get((r, d), seen.get((r, d), q))
+            conflict |= known != q
+            seen[(r, d)] = q
+        try:
+            self.store.import_datasets(batch, "generated")
+        except UsageError:
+            assert conflict
+            return
+        assert not conflict
+        self.membership.update(seen)
+
+    @rule(
+        version=st.integers(1, 3),
+        datasets=st.lists(st.sampled_from(DATASETS), unique=True, max_size=2).map(tuple),
+        quality=st.sampled_from([("gold",), (), ("gold", "silver")]),
+    )
+    def init(self, version: int, datasets: tuple[str, ...], quality: tuple[str, ...]) -> None:
+        if version in self.productions:
+            datasets, quality = self.productions[version]
+        known = {d for _, d in self.membership}
+        prod = Production(
+            type="alcapana",
+            tag=f"tag{version}",
+            version=version,
+            datasets=datasets,
+            quality=quality,
+            job=Job(command="true"),
+        )
+        try:
+            self.store.init(prod)
+        except UsageError:
+            assert not set(datasets) <= known
+            return
+        self.productions[version] = (datasets, quality)
+        self.expected_runs.setdefault(version, set()).update(self._selected(datasets, quality))
+        self.claimed.setdefault(version, {})
+
+    @rule(version=st.integers(1, 3), user=st.sampled_from(USERS), n=st.integers(0, 8))
+    def claim(self, version: int, user: str, n: int) -> None:
+        if version not in self.productions:
+            return
+        record = self.store.find(self._prod(version))
+        got = self.store.runs(record, lambda t: t.claim(n, (user, "h")), write=True)
+        free = self.expected_runs[version] - set(self.claimed[version])
+        assert len(got) == min(n, len(free))
+        assert set(got) <= free
+        assert got == sorted(free)[: len(got)]  # lowest runs first
+        self.claimed[version].update(dict.fromkeys(got, user))
+
+    @rule(version=st.integers(1, 3), user=st.sampled_from(USERS))
+    def release(self, version: int, user: str) -> None:
+        if version not in self.productions:
+            return
+        record = self.store.find(self._prod(version))
+
+        def reset(t: RunTable) -> list[int]:
+            return t.reset([RunState.CLAIMED], user=user)
+
+        released = self.store.runs(record, reset, write=True)
+        mine = {r for r, u in self.claimed[version].items() if u == user}
+        assert set(released) == mine
+        for run in mine:
+            del self.claimed[version][run]
+
+    def _prod(self, version: int) -> Production:
+        datasets, quality = self.productions[version]
+        return Production(
+            type="alcapana",
+            tag=f"tag{version}",
+            version=version,
+            datasets=datasets,
+            quality=quality,
+            job=Job(command="true"),
+        )
+
+    @invariant()
+    def table_matches_model(self) -> None:
+        if not hasattr(self, "path"):
+            return
+        conn = sqlite3.connect(self.path)
+        try:
+            for version, runs in self.expected_runs.items():
+                table = f"alcapana_v{version}"
+                cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+                assert cols[: len(LEGACY)] == LEGACY
+                rows = conn.execute(f"SELECT run, status, user FROM {table}").fetchall()
+                assert len(rows) == len({r for r, _, _ in rows})  # no run in two rows
+                assert {r for r, _, _ in rows} == runs  # counts conserved
+                for run, status, user in rows:
+                    if run in self.claimed[version]:
+                        assert (status, user) == ("C", self.claimed[version][run])
+                    else:
+                        assert (status, user) == ("N", None)
+        finally:
+            conn.close()
+
+
+ProductionMachine.TestCase.settings = settings(
+    max_examples=100,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestProductionMachine = ProductionMachine.TestCase
