@@ -120,8 +120,10 @@ def parse_qacct(stdout: str) -> JobInfo:
         key, _, value = line.partition(" ")
         if key in ("failed", "exit_status"):
             record[key] = value.strip()
-    failed = record.get("failed", "0")
-    exit_code = int(record.get("exit_status", "0").split()[0])
+    if record.keys() != {"failed", "exit_status"}:
+        raise ValueError(f"qacct printed no failed/exit_status: {stdout[:200]!r}")
+    failed = record["failed"]
+    exit_code = int(record["exit_status"].split()[0])
     if failed.split()[0] == "0":
         return JobInfo(JobState.ENDED, exit_code=exit_code)
     return JobInfo(
@@ -149,12 +151,18 @@ class SgeBackend(SchedulerBackend):
         return {job_id: info for job_id, info in records.items() if info is not None}
 
     def _accounted(self, job_id: str) -> JobInfo | None:
-        result = run_command(["qacct", "-j", job_id], ok_codes=(0, 1))
+        argv = ["qacct", "-j", job_id]
+        result = run_command(argv, ok_codes=(0, 1))
         if result.exit_code == 0:
-            return parse_qacct(result.stdout)
+            try:
+                return parse_qacct(result.stdout)
+            except ValueError as error:
+                raise SchedulerError(
+                    argv, 0, result.stdout, f"unreadable output: {error}"
+                ) from None
         if any(words in result.stderr for words in _NO_RECORD):
             return None  # not flushed yet, or never ran (deleted while queued)
-        raise SchedulerError(["qacct", "-j", job_id], 1, result.stdout, result.stderr)
+        raise SchedulerError(argv, 1, result.stdout, result.stderr)
 
     def cancel(self, job_ids: Sequence[str]) -> None:
         if not job_ids:

@@ -92,6 +92,12 @@ def test_no_accounting_record_yet(
     assert SgeBackend(tmp_path).poll(["7"]) == {"7": JobInfo(JobState.GONE)}
 
 
+def test_garbled_qacct_is_a_scheduler_error(fake_scheduler: FakeScheduler, tmp_path: Path) -> None:
+    fake_scheduler.answer("qacct", stdout="jobnumber 7\nfailed banana\n")
+    with pytest.raises(SchedulerError, match="unreadable"):
+        SgeBackend(tmp_path).poll(["7"])
+
+
 def test_broken_qacct_is_a_scheduler_error(fake_scheduler: FakeScheduler, tmp_path: Path) -> None:
     fake_scheduler.answer("qacct", stderr="error: can't open accounting file\n", exit=1)
     with pytest.raises(SchedulerError, match="accounting file"):
