@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test test-cluster lint demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not cluster"
+
+# Real Slurm and Grid Engine on this machine (root, Debian packages); see README "Clusters".
+test-cluster: $(STAMP)
+	cluster/test.sh $(BIN)/python
 
 lint: $(STAMP)
 	$(BIN)/ruff check alcapctl tests benchmarks

@@ -1,10 +1,11 @@
 """reap: this user's finished jobs become F, or a failed attempt (S/C again, or X at the cap).
 
 The exit file the wrapper writes decides; the scheduler is asked, in one ``poll`` call,
-only about jobs without one.  A job gone from the queue without an exit file is lost only
-``limits.grace`` seconds after reap first saw it gone (shared file systems show files
-late).  A failed scheduler query changes no run: the next reaps skip polling for a while,
-doubling the wait after each failure.  Every state change of one reap is one transaction.
+only about jobs without one or with a failed one (for its reason, such as TIMEOUT).  A job
+gone from the queue without an exit file is lost only ``limits.grace`` seconds after reap
+first saw it gone (shared file systems show files late).  A failed scheduler query changes
+no run: the next reaps skip polling for a while, doubling the wait after each failure.
+Every state change of one reap is one transaction.
 """
 
 from __future__ import annotations
@@ -186,10 +187,10 @@ def reap(
     outcomes, pending = [], []
     for run in flying:
         code = read_exit(job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt)))
-        if code is None:
-            pending.append(run)
-        else:
+        if code == 0:
             outcomes.append(_Outcome(run, code))
+        else:  # running, or failed: the same one poll gives the scheduler's reason (TIMEOUT)
+            pending.append(run)
     if pending:
         outcomes += _settle(ctx, backend, pending, result)
     if not outcomes and not idle:

@@ -1,0 +1,186 @@
+"""Grid Engine: qsub -terse, one qstat -xml per poll, qacct -j for jobs that left qstat, qdel.
+
+qstat forgets a job the moment it ends; qacct then has its ``failed`` and ``exit_status``
+once the accounting file is flushed.  Until the record appears the job is GONE, an
+ordinary case the caller retries, never an error.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+
+from alcapctl.batch.base import JobInfo, JobSpec, JobState, SchedulerError
+from alcapctl.batch.command import run_command, run_parsed
+from alcapctl.batch.native import hms, lookup_state, walltime_seconds
+from alcapctl.batch.scheduler import ResourceFormat, SchedulerBackend, interpreter
+
+__all__ = ["SgeBackend", "parse_qacct", "parse_qstat", "parse_qsub", "qsub_argv"]
+
+PARALLEL_ENVIRONMENT = "smp"  # asked for when a job needs more than one slot
+
+STATES: dict[str, JobState] = {
+    "qw": JobState.QUEUED,
+    "hqw": JobState.QUEUED,
+    "hRwq": JobState.QUEUED,
+    "Rq": JobState.QUEUED,
+    "r": JobState.RUNNING,
+    "t": JobState.RUNNING,
+    "Rr": JobState.RUNNING,
+    "Rt": JobState.RUNNING,
+    "s": JobState.RUNNING,
+    "ts": JobState.RUNNING,
+    "S": JobState.RUNNING,
+    "tS": JobState.RUNNING,
+    "T": JobState.RUNNING,
+    "tT": JobState.RUNNING,
+    "dr": JobState.RUNNING,
+    "dt": JobState.RUNNING,
+    "dRr": JobState.RUNNING,
+    "dqw": JobState.QUEUED,
+    "dhqw": JobState.QUEUED,
+    # E: the job could not start (unwritable output path, missing script) and sits in
+    # the queue until someone clears or deletes it.
+    "Eqw": JobState.FAILED,
+    "Ehqw": JobState.FAILED,
+    "EhRqw": JobState.FAILED,
+}
+
+RESOURCES = ResourceFormat(
+    cpus=lambda cpus: ["-pe", PARALLEL_ENVIRONMENT, str(cpus)] if cpus > 1 else [],
+    time=lambda time: ["-l", f"h_rt={hms(walltime_seconds(time))}"],  # a bare number is s
+    memory=lambda memory: ["-l", f"h_vmem={memory}"],
+    queue=lambda queue: ["-q", queue],
+)
+
+_NOT_FOUND = ("not found", "does not exist")
+# qacct on a cell where no job has ended yet: there is no accounting file at all
+_NO_RECORD = (*_NOT_FOUND, "accounting: No such file or directory")
+
+
+def qsub_argv(spec: JobSpec) -> list[str]:
+    """The qsub command line for one job; the scheduler's own logs go into the jobdir."""
+    return [
+        "qsub",
+        "-terse",
+        "-N",
+        spec.name,
+        "-wd",
+        str(spec.jobdir),
+        "-o",
+        str(spec.jobdir / "sge.out"),
+        "-e",
+        str(spec.jobdir / "sge.err"),
+        # the script's own interpreter, not the queue's shell (its #! line is ignored)
+        "-S",
+        interpreter(spec.script),
+        *RESOURCES.words(spec.resources),
+        str(spec.script),
+    ]
+
+
+def parse_qsub(stdout: str) -> str:
+    """The job id from ``qsub -terse`` ("123", or "123.1-10:1" for an array)."""
+    job_id = stdout.strip().split(".")[0]
+    if not job_id.isdigit():
+        raise ValueError(f"qsub printed no job id: {stdout!r}")
+    return job_id
+
+
+def _job_lists(xml_text: str) -> list[ET.Element]:
+    return ET.fromstring(xml_text).findall(".//job_list")
+
+
+def parse_qstat(xml_text: str) -> dict[str, JobInfo]:
+    """``qstat -xml`` -> {job id: JobInfo} for every job it lists."""
+    jobs = {}
+    for job in _job_lists(xml_text):
+        native = job.findtext("state", "")
+        state = lookup_state(STATES, native, "sge")
+        reason = f"error state {native}" if state is JobState.FAILED else None
+        jobs[job.findtext("JB_job_number", "")] = JobInfo(state, reason=reason)
+    return jobs
+
+
+def parse_qstat_names(xml_text: str) -> dict[str, str]:
+    """``qstat -xml`` -> {job name: newest job id}."""
+    ids: dict[str, str] = {}
+    for job in _job_lists(xml_text):
+        name, job_id = job.findtext("JB_name", ""), job.findtext("JB_job_number", "")
+        if name not in ids or int(job_id) > int(ids[name]):
+            ids[name] = job_id
+    return ids
+
+
+def parse_qacct(stdout: str) -> JobInfo:
+    """``qacct -j ID`` -> JobInfo: ``failed`` 0 is ENDED, anything else FAILED ("failed 37
+    : qmaster enforced h_rt, h_cpu, or h_vmem limit"); the newest record wins."""
+    record: dict[str, str] = {}
+    for line in stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key in ("failed", "exit_status"):
+            record[key] = value.strip()
+    if record.keys() != {"failed", "exit_status"}:
+        raise ValueError(f"qacct printed no failed/exit_status: {stdout[:200]!r}")
+    failed = record["failed"]
+    exit_code = int(record["exit_status"].split()[0])
+    if failed.split()[0] == "0":
+        return JobInfo(JobState.ENDED, exit_code=exit_code)
+    return JobInfo(
+        JobState.FAILED, reason=f"failed {' '.join(failed.split())}", exit_code=exit_code
+    )
+
+
+class SgeBackend(SchedulerBackend):
+    name = "sge"
+    parse_submit = staticmethod(parse_qsub)
+
+    def submit_argv(self, spec: JobSpec) -> list[str]:
+        return qsub_argv(spec)
+
+    def poll(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
+        if not job_ids:
+            return {}
+        jobs = run_parsed(["qstat", "-xml"], parse_qstat)
+        jobs.update(self.accounting([job_id for job_id in job_ids if job_id not in jobs]))
+        return {job_id: jobs.get(job_id, JobInfo(JobState.GONE)) for job_id in job_ids}
+
+    def accounting(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
+        """What accounting recorded of finished jobs: one qacct call per job (it takes one)."""
+        records = {job_id: self._accounted(job_id) for job_id in job_ids}
+        return {job_id: info for job_id, info in records.items() if info is not None}
+
+    def _accounted(self, job_id: str) -> JobInfo | None:
+        argv = ["qacct", "-j", job_id]
+        result = run_command(argv, ok_codes=(0, 1))
+        if result.exit_code == 0:
+            try:
+                return parse_qacct(result.stdout)
+            except ValueError as error:
+                raise SchedulerError(
+                    argv, 0, result.stdout, f"unreadable output: {error}"
+                ) from None
+        if any(words in result.stderr for words in _NO_RECORD):
+            return None  # not flushed yet, or never ran (deleted while queued)
+        raise SchedulerError(argv, 1, result.stdout, result.stderr)
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        if not job_ids:
+            return
+        argv = ["qdel", *job_ids]
+        result = run_command(argv, ok_codes=(0, 1))
+        # qdel exits 1 when any job is unknown; jobs already gone are cancelled enough.
+        refused = [
+            line
+            for line in (result.stdout + result.stderr).splitlines()
+            if line.startswith("denied") and not any(words in line for words in _NOT_FOUND)
+        ]
+        if result.exit_code and (refused or "denied" not in result.stdout + result.stderr):
+            raise SchedulerError(argv, result.exit_code, result.stdout, result.stderr)
+
+    def find(self, names: Sequence[str]) -> dict[str, str]:
+        if not names:
+            return {}
+        wanted = set(names)
+        found = run_parsed(["qstat", "-xml"], parse_qstat_names)
+        return {name: job_id for name, job_id in found.items() if name in wanted}
