@@ -180,7 +180,7 @@ def reap(
 
     def load(runs: RunTable) -> tuple[list[RunRecord], bool]:
         flying = runs.select(states=(RunState.RUNNING,), owner=ctx.owner)
-        idle = ctx.record.stop is None and not runs.count((RunState.NEW, *ACTIVE))
+        idle = ctx.record.stop is None and not runs.any((RunState.NEW, *ACTIVE))
         return flying, idle
 
     flying, idle = ctx.store.runs(ctx.record, load, write=False)

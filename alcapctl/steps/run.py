@@ -43,7 +43,7 @@ class CycleResult:
     claimed: int = 0
     staged: int = 0
     submitted: int = 0
-    open_runs: int = 0  # selected runs not yet F or X, anyone's
+    open_runs: bool = True  # some selected run is not yet F or X, anyone's
     space_percent: float | None = None  # of the data file system, when staging looked
 
     @property
@@ -104,7 +104,7 @@ def _cycle(
     result.reaped = result.finished + result.failed
     result.submitted = len(submit(ctx, backend, report=say).submitted)
     result.open_runs = ctx.store.runs(
-        ctx.record, lambda runs: runs.count(_OPEN, only_datasets=only_datasets), write=False
+        ctx.record, lambda runs: runs.any(_OPEN, only_datasets=only_datasets), write=False
     )
     return result
 
@@ -158,7 +158,7 @@ def run_production(
                 summary.failed += result.failed
                 if observer:
                     observer.cycle(ctx, result)
-                if once or result.open_runs == 0:
+                if once or not result.open_runs:
                     break
                 if time.monotonic() - last_lease > upkeep:
                     ctx.store.runs(ctx.record, lambda t: t.renew_lease(ctx.owner), write=True)

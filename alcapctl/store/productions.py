@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Update, func, insert, select, update
 from alcapctl.clock import now_iso
 from alcapctl.config import Production
 from alcapctl.errors import DatabaseError
-from alcapctl.states import RunState
+from alcapctl.states import DONE, RunState
 from alcapctl.store.datasets import validate_datasets
 from alcapctl.store.records import ProductionRecord
 from alcapctl.store.schema import datasets, ensure_production_table, production_table, productions
@@ -134,13 +134,9 @@ def _this(record: ProductionRecord) -> Update:
 
 def close_if_done(conn: Connection, record: ProductionRecord) -> bool:
     """Set the production's ``stop`` once no run is left unfinished; True when it did."""
-    table = record.table
-    open_runs = (
-        select(func.count())
-        .select_from(table)
-        .where(table.c.status.not_in([RunState.FINISHED.value, RunState.FAILED.value]))
-    )
-    if conn.execute(open_runs).scalar_one():
+    unfinished = [s.value for s in RunState if s not in DONE]
+    open_run = select(record.table.c.run).where(record.table.c.status.in_(unfinished)).limit(1)
+    if conn.execute(open_run).first() is not None:  # by the status index, at any size
         return False
     stmt = _this(record).where(productions.c.stop.is_(None)).values(stop=now_iso())
     return bool(conn.execute(stmt).rowcount)

@@ -154,6 +154,21 @@ class RunTable:
         params = {"datasets": list(only_datasets), **self._owner(owner)}
         return int(self.conn.execute(_statement(t, "count", shape, build), params).scalar_one())
 
+    def any(self, states: Iterable[RunState], only_datasets: Sequence[str] = ()) -> bool:
+        """Whether any run is in ``states``: stops at the first, whatever the table's size."""
+        t = self.table
+        letters = tuple(s.value for s in states)
+
+        def build() -> Executable:
+            query = select(t.c.run).where(t.c.status.in_(letters))
+            if only_datasets:
+                chosen = datasets.c.dataset.in_(bindparam("datasets", expanding=True))
+                query = query.where(t.c.run.in_(select(datasets.c.run).where(chosen)))
+            return query.limit(1)
+
+        stmt = _statement(t, "any", (letters, bool(only_datasets)), build)
+        return self.conn.execute(stmt, {"datasets": list(only_datasets)}).first() is not None
+
     def state_counts(self) -> dict[RunState, int]:
         t = self.table
         rows = self.conn.execute(select(t.c.status, func.count()).group_by(t.c.status))
