@@ -28,8 +28,15 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python demo/run.py
 
+# The peers are installed for the benchmark only: GNU parallel from Debian, Snakemake in
+# its own venv (it must not shape the project's).
+BENCH_VENV := .venv-bench
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	command -v parallel >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq parallel >/dev/null; }
+	test -x $(BENCH_VENV)/bin/snakemake || { $(PYTHON) -m venv $(BENCH_VENV) && \
+	  $(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check snakemake; }
+	$(BIN)/python benchmarks/run.py --snakemake $(BENCH_VENV)/bin/snakemake
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .mypy_cache .ruff_cache build *.egg-info

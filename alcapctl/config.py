@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -44,6 +44,7 @@ __all__ = [
     "load_site",
 ]
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
 Backend = Literal["local", "slurm", "sge", "htcondor"]
 ProductionType = Literal["alcapana", "rootana"]
 
@@ -296,6 +297,15 @@ def _validation_message(path: Path, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _validated(model: type[ModelT], path: Path) -> ModelT:
+    """The TOML file at ``path`` as a ``model``; errors name the file and the key."""
+    raw = _read_toml(path)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_validation_message(path, exc)) from None
+
+
 def _relative_to(base: Path, value: Path | None) -> Path | None:
     if value is None:
         return None
@@ -321,11 +331,7 @@ def _site_from(path: Path | None) -> tuple[Site, Path | None]:
     if path is None:
         site = Site()
         return site.model_copy(update={"data": site.data.expanduser()}), None
-    raw = _read_toml(path)
-    try:
-        site = Site.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_validation_message(path, exc)) from None
+    site = _validated(Site, path)
     base = path.parent.resolve()
     archive = site.archive
     if archive.checksums is not None:
@@ -363,11 +369,7 @@ def load_site(
 
 def load_production(path: Path) -> Production:
     """Read and validate one production TOML; relative paths in it are made absolute."""
-    raw = _read_toml(path)
-    try:
-        prod = Production.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_validation_message(path, exc)) from None
+    prod = _validated(Production, path)
     base = path.parent.resolve()
     update: dict[str, Any] = {"site": _relative_to(base, prod.site)}
     if prod.job.modules is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import bench_loop, bench_store  # noqa: E402
+from benchmarks import bench_ftp, bench_loop, bench_store  # noqa: E402
 
 
 def _section(title: str) -> None:
@@ -91,6 +91,14 @@ def main() -> None:
         f"{st['runs']} runs: alcapctl status {st['alcapctl_status_s']['median'] * 1e3:.0f} ms, "
         f"sqlite3 GROUP BY {st['sqlite3_cli_s']['median'] * 1e3:.0f} ms "
         f"(x{st['ratio']:.1f}, both whole processes)"
+    )
+
+    _section("FTP staging vs curl on loopback")
+    size = bench_ftp.parse_size("64M" if quick else args.ftp_size)
+    f = bench_ftp.bench_ftp(size, repeat=1 if quick else 3)
+    print(
+        f"{size >> 20} MiB: alcapctl {f['alcapctl_mb_per_s']:.0f} MB/s, "
+        f"curl {f['curl_mb_per_s']:.0f} MB/s (ours / curl = {f['ratio']:.2f})"
     )
 
     loop_benchmarks(

@@ -254,7 +254,22 @@ def test_retry(ctx: StepContext, backend: CountingBackend) -> None:
     assert record.status is RunState.NEW and record.attempts == 0 and record.error is None
 
 
-def test_interrupted_submit_is_adopted(ctx: StepContext, tmp_path: Path) -> None:
+_DIES_AFTER_SUBMIT = """
+    def submit(self, spec):
+        super().submit(spec)
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+# Dies between spawning the job and noting its id in the intent marker.
+_DIES_BEFORE_NOTING_ID = """
+    def submit(self, spec):
+        import subprocess
+        subprocess.Popen(["/bin/sh", str(spec.script)], start_new_session=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("dies", [_DIES_AFTER_SUBMIT, _DIES_BEFORE_NOTING_ID])
+def test_interrupted_submit_is_adopted(ctx: StepContext, tmp_path: Path, dies: str) -> None:
     """The submitting process dies after the job started, before the database write."""
     import subprocess
 
@@ -271,10 +286,7 @@ from alcapctl.steps.submit import submit
 from alcapctl.store import Store
 
 class DiesAfterSubmit(LocalBackend):
-    def submit(self, spec):
-        super().submit(spec)
-        os.kill(os.getpid(), signal.SIGKILL)
-
+{dies}
 settings = load_settings(Path({str(ctx.settings.production_file)!r}))
 ctx = open_production(settings, Store.open(settings.database))
 submit(ctx, DiesAfterSubmit(ctx.workdir))

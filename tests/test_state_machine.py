@@ -39,6 +39,17 @@ rows_strategy = st.lists(
 )
 
 
+def _production(version: int, datasets: tuple[str, ...], quality: tuple[str, ...]) -> Production:
+    return Production(
+        type="alcapana",
+        tag=f"tag{version}",
+        version=version,
+        datasets=datasets,
+        quality=quality,
+        job=Job(command="true"),
+    )
+
+
 class ProductionMachine(RuleBasedStateMachine):
     @initialize()
     def create(self) -> None:
@@ -87,16 +98,8 @@ class ProductionMachine(RuleBasedStateMachine):
         if version in self.productions:
             datasets, quality = self.productions[version]
         known = {d for _, d in self.membership}
-        prod = Production(
-            type="alcapana",
-            tag=f"tag{version}",
-            version=version,
-            datasets=datasets,
-            quality=quality,
-            job=Job(command="true"),
-        )
         try:
-            self.store.init(prod)
+            self.store.init(_production(version, datasets, quality))
         except UsageError:
             assert not set(datasets) <= known
             return
@@ -132,15 +135,7 @@ class ProductionMachine(RuleBasedStateMachine):
             del self.claimed[version][run]
 
     def _prod(self, version: int) -> Production:
-        datasets, quality = self.productions[version]
-        return Production(
-            type="alcapana",
-            tag=f"tag{version}",
-            version=version,
-            datasets=datasets,
-            quality=quality,
-            job=Job(command="true"),
-        )
+        return _production(version, *self.productions[version])
 
     @invariant()
     def table_matches_model(self) -> None:

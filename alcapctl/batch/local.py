@@ -20,9 +20,29 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from alcapctl.batch.base import Backend, JobInfo, JobSpec, JobState
-from alcapctl.batch.wrapper import INTENT_FILE, job_dir
+from alcapctl.batch.wrapper import EXIT_FILE, HEARTBEAT_FILE, INTENT_FILE, job_dir
 
 __all__ = ["LocalBackend", "process_start"]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _started(jobdir: Path) -> str | None:
+    """The id of a job whose submitter died between spawning it and noting its id.
+
+    The wrapper writes its PID into the heartbeat file as its first act (and its exit
+    file last), milliseconds after the spawn; the next submit comes a process start-up
+    later, so a job that was spawned has left this trace by then.
+    """
+    pid = _read(jobdir / HEARTBEAT_FILE)
+    if pid.isdigit():
+        return f"{pid}-{process_start(int(pid)) or 0}"
+    return "0-0" if (jobdir / EXIT_FILE).exists() else None
 
 
 def process_start(pid: int) -> int | None:
@@ -119,10 +139,8 @@ class LocalBackend(Backend):
     def find(self, names: Sequence[str]) -> dict[str, str]:
         found = {}
         for name in names:
-            try:
-                job_id = (job_dir(self.workdir, name) / INTENT_FILE).read_text().strip()
-            except FileNotFoundError:
-                continue
+            jobdir = job_dir(self.workdir, name)
+            job_id = _read(jobdir / INTENT_FILE) or _started(jobdir)
             if job_id:
                 found[name] = job_id
         return found

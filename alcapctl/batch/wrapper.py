@@ -110,7 +110,7 @@ def render_script(
         "(",
         "  # $! is set by the fork itself, and KILL reaches a nap that has not exec'd sleep yet",
         "  trap 'kill -KILL $! 2>/dev/null; exit 0' TERM",
-        f"  while :; do sleep {heartbeat} & wait $!; : >{HEARTBEAT_FILE}; done",
+        f"  while :; do sleep {heartbeat} & wait $!; echo $$ >{HEARTBEAT_FILE}; done",
         ") </dev/null >/dev/null 2>&1 &",
         "beat=$!",
         "trap 'finish 143' TERM INT HUP",

@@ -76,6 +76,16 @@ class AppContext:
 
         return open_production(self.settings, self.store)
 
+    def locked_step(self) -> Any:
+        """The step context, holding this user's step lock on the production until exit.
+
+        If another alcapctl of this user already works on the production here (an
+        overlapping cron invocation), the command logs one line and exits 0.
+        """
+        step_ctx = self.step_context()
+        click.get_current_context().with_resource(exclusive_step(step_ctx))
+        return step_ctx
+
 
 def _apply(f: F, *decorators: Callable[[Any], Any]) -> F:
     result: Any = f

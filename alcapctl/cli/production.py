@@ -11,7 +11,6 @@ from alcapctl.cli.options import (
     dataset_option,
     dry_run_option,
     emit_json,
-    exclusive_step,
     json_option,
     production_argument,
     store_options,
@@ -71,9 +70,8 @@ def claim(
     """
     from alcapctl.steps.claim import claim as claim_runs
 
-    ctx = app.step_context()
-    with exclusive_step(ctx):
-        claimed, _ = claim_runs(ctx, count, datasets, dry_run=dry_run)
+    ctx = app.locked_step()
+    claimed, _ = claim_runs(ctx, count, datasets, dry_run=dry_run)
     if as_json:
         emit_json({"production": ctx.record.name, "claimed": claimed, "dry_run": dry_run})
         return

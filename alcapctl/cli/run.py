@@ -8,7 +8,6 @@ from alcapctl.cli.options import (
     AppContext,
     dataset_option,
     emit_json,
-    exclusive_step,
     json_option,
     limit_options,
     production_argument,
@@ -51,26 +50,25 @@ def run(
     from alcapctl.batch import get_backend
     from alcapctl.steps.run import run_production
 
-    ctx = app.step_context()
+    ctx = app.locked_step()
     backend = get_backend(ctx.settings.backend, ctx.workdir)
-    with exclusive_step(ctx):
-        if display:
-            from alcapctl.display import LiveDashboard
+    if display:
+        from alcapctl.display import LiveDashboard
 
-            with LiveDashboard() as board:
-                summary = run_production(
-                    ctx,
-                    backend,
-                    once=once,
-                    only_datasets=datasets,
-                    keep_jobs=keep_jobs,
-                    observer=board,
-                )
-        else:
-            echo = None if as_json else click.echo
+        with LiveDashboard() as board:
             summary = run_production(
-                ctx, backend, once=once, only_datasets=datasets, keep_jobs=keep_jobs, report=echo
+                ctx,
+                backend,
+                once=once,
+                only_datasets=datasets,
+                keep_jobs=keep_jobs,
+                observer=board,
             )
+    else:
+        echo = None if as_json else click.echo
+        summary = run_production(
+            ctx, backend, once=once, only_datasets=datasets, keep_jobs=keep_jobs, report=echo
+        )
     totals = {s.value: n for s, n in summary.totals.items()}
     if as_json:
         emit_json(

@@ -40,7 +40,7 @@ def stage(app: AppContext, dry_run: bool, as_json: bool) -> None:
     """
     from alcapctl.steps.stage import stage as stage_inputs
 
-    ctx = app.step_context()
+    ctx = app.locked_step()
     if sys.stdout.isatty() and not as_json:
         from alcapctl.display import TransferBars
 

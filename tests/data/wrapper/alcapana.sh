@@ -9,7 +9,7 @@ finish() { kill $beat 2>/dev/null; echo "$1" >exit; exit "$1"; }
 (
   # $! is set by the fork itself, and KILL reaches a nap that has not exec'd sleep yet
   trap 'kill -KILL $! 2>/dev/null; exit 0' TERM
-  while :; do sleep 60 & wait $!; : >heartbeat; done
+  while :; do sleep 60 & wait $!; echo $$ >heartbeat; done
 ) </dev/null >/dev/null 2>&1 &
 beat=$!
 trap 'finish 143' TERM INT HUP
