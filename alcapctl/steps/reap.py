@@ -118,7 +118,8 @@ def _gone_long_enough(jobdir: Path, grace: float) -> bool:
 def _settle(
     ctx: StepContext, backend: Backend, pending: list[RunRecord], result: ReapResult
 ) -> list[_Outcome]:
-    """Outcomes of jobs without an exit file, from one poll; empty when the poll fails."""
+    """Outcomes of jobs without an exit file or with a failed one, from one poll; empty
+    when the poll fails."""
     backoff = _Backoff(ctx.workdir, ctx.limits.pause)
     if not backoff.due():
         result.running += len(pending)
@@ -137,9 +138,14 @@ def _settle(
         info = states.get(run.job_id or "", JobInfo(JobState.GONE))
         jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt))
         code = read_exit(jobdir)  # it may have appeared since we looked
-        if code is not None:
+        listed = info.state in _IN_FLIGHT
+        # A failed job the scheduler still lists (Slurm shows COMPLETING, not yet TIMEOUT,
+        # while it kills a job at its time limit) waits up to grace for the final word.
+        if code == 0 or (
+            code is not None and (not listed or _gone_long_enough(jobdir, ctx.limits.grace))
+        ):
             outcomes.append(_Outcome(run, code, info.reason))
-        elif info.state in _IN_FLIGHT or not _gone_long_enough(jobdir, ctx.limits.grace):
+        elif code is not None or listed or not _gone_long_enough(jobdir, ctx.limits.grace):
             result.running += 1
         else:
             why = f"lost: left the {backend.name} queue ({info.state.value}) without an exit code"

@@ -41,7 +41,8 @@ def production(
             archive={"url": f"file://{archive}"},
             outputs={"hist": "", "odb": ""},
             job={"command": command, "resources": resources or {}},
-            limits={"nproc": 20, "nprep": 20, "pause": 1, "grace": 2, "max_attempts": 2},
+            # grace: how long a failed job still listed may take to get its reason
+            limits={"nproc": 20, "nprep": 20, "pause": 1, "grace": 10, "max_attempts": 2},
             **fields,
         )
         done = run_process("init", prod)
