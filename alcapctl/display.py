@@ -219,6 +219,9 @@ class LiveDashboard:
         self.state = DashboardState()
         self.refresh_every = refresh_every
         self._last = 0.0
+        self._lock = threading.Lock()
+        self._transfers: dict[str, list[float]] = {}  # name -> [done, total, began, first]
+        self._drawn = 0.0
         self._live = Live(console=self.console, refresh_per_second=4, auto_refresh=False)
 
     def __enter__(self) -> LiveDashboard:
@@ -226,12 +229,12 @@ class LiveDashboard:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._live.update(dashboard(self.state), refresh=True)
+        self._live.update(self._render(), refresh=True)
         self._live.__exit__(None, None, None)
 
     def message(self, text: str) -> None:
         self.state.messages.append(f"{datetime.now():%H:%M:%S} {text}")
-        self._live.update(dashboard(self.state), refresh=True)
+        self._live.update(self._render(), refresh=True)
 
     def cycle(self, ctx: StepContext, result: CycleResult) -> None:
         self.state.finished_here += result.finished
@@ -243,7 +246,44 @@ class LiveDashboard:
 
     def show(self, status: ProductionStatus) -> None:
         self.state.status = status
-        self._live.update(dashboard(self.state), refresh=True)
+        self._live.update(self._render(), refresh=True)
+
+    # -- alcapctl.archive.Progress: transfers report here, from any thread ----------------
+
+    def start(self, name: str, total: int | None, done: int = 0) -> None:
+        with self._lock:
+            self._transfers[name] = [done, total or 0, time.monotonic(), done]
+        self._draw_transfers(force=True)
+
+    def advance(self, name: str, nbytes: int) -> None:
+        with self._lock:
+            if name in self._transfers:
+                self._transfers[name][0] += nbytes
+        self._draw_transfers()
+
+    def finish(self, name: str) -> None:
+        with self._lock:
+            self._transfers.pop(name, None)
+        self._draw_transfers(force=True)
+
+    def _draw_transfers(self, force: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if not force and now - self._drawn < 0.25:
+                return
+            self._drawn = now
+        self._live.update(self._render(), refresh=True)
+
+    def _render(self) -> Group:
+        now = time.monotonic()
+        with self._lock:
+            texts = {}
+            for name, (done, total, began, first) in self._transfers.items():
+                rate = (done - first) / max(now - began, 1e-6) / 1e6
+                share = f"{100 * done / total:.0f}% of {total / 1e6:.0f} MB" if total else ""
+                texts[name] = f"{share} {rate:.0f} MB/s".strip()
+            self.state.transfers = texts
+        return dashboard(self.state)
 
     def due(self) -> bool:
         """True at most once every ``refresh_every`` seconds: time to re-read the database."""

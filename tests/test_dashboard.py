@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from alcapctl.display import DashboardState, dashboard, render_status
+from alcapctl.display import DashboardState, LiveDashboard, dashboard, render_status
 from alcapctl.states import RunState
 from alcapctl.steps.status import ProductionStatus
 from alcapctl.store import ProductionRecord, RunRecord
@@ -63,3 +63,19 @@ def test_status_table_lists_failed_runs() -> None:
     text = console.export_text()
     assert "failed runs" in text
     assert "exit 139" in text
+
+
+def test_live_dashboard_shows_transfers_and_messages() -> None:
+    console = Console(record=True, width=120, color_system=None, force_terminal=True)
+    with LiveDashboard(console) as board:
+        board.show(_status())
+        board.start("run02091.mid", 200_000_000)
+        board.advance("run02091.mid", 50_000_000)
+        board.finish("run02091.mid")
+        board.start("run02092.mid", 100_000_000)
+        board.advance("run02092.mid", 100_000_000)
+        board.message("Downloading run: 2092")
+    text = console.export_text()
+    assert "transfer run02092.mid: 100% of 100 MB" in text
+    assert "Downloading run: 2092" in text
+    assert "1025406" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from alcapctl.cli.options import (
@@ -19,7 +21,9 @@ from alcapctl.cli.options import (
 @production_argument
 @dataset_option
 @click.option("--once", is_flag=True, help="One cycle (reap, claim, stage, submit), then exit.")
-@click.option("--display", is_flag=True, help="A live dashboard instead of log lines.")
+@click.option(
+    "--display", is_flag=True, help="A live dashboard (log lines when stdout is no terminal)."
+)
 @click.option(
     "--keep-jobs", is_flag=True, help="On Ctrl-C, stop but leave jobs running for a later reap."
 )
@@ -52,7 +56,7 @@ def run(
 
     ctx = app.locked_step()
     backend = get_backend(ctx.settings.backend, ctx.workdir)
-    if display:
+    if display and sys.stdout.isatty():
         from alcapctl.display import LiveDashboard
 
         with LiveDashboard() as board:
@@ -63,6 +67,7 @@ def run(
                 only_datasets=datasets,
                 keep_jobs=keep_jobs,
                 observer=board,
+                progress=board,
             )
     else:
         echo = None if as_json else click.echo

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import structlog
 
+from alcapctl.archive import Progress
 from alcapctl.batch.base import Backend
 from alcapctl.signals import sigterm_as_interrupt
 from alcapctl.states import ACTIVE, RunState
@@ -83,6 +84,7 @@ def _cycle(
     only_datasets: Sequence[str],
     say: Callable[[str], None],
     release: bool,
+    progress: Progress | None,
 ) -> CycleResult:
     """One pass of the four steps.
 
@@ -95,7 +97,7 @@ def _cycle(
     for run in claimed:
         say(f"Claimed run: {run}")
     result.claimed = len(claimed)
-    staged = stage(ctx, report=say)
+    staged = stage(ctx, report=say, progress=progress)
     result.staged = len(staged.staged)
     result.space_percent = staged.space_percent
     reaped = reap(ctx, backend, report=say)
@@ -130,6 +132,7 @@ def run_production(
     keep_jobs: bool = False,
     observer: LoopObserver | None = None,
     report: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> RunSummary:
     """Drive the production until every selected run is F or X (or one cycle)."""
     ctx.store.validate_datasets(tuple(only_datasets))
@@ -151,7 +154,9 @@ def run_production(
                 release = summary.cycles == 0 or time.monotonic() - last_release > upkeep
                 if release:
                     last_release = time.monotonic()
-                cycle = functools.partial(_cycle, ctx, backend, only_datasets, say, release)
+                cycle = functools.partial(
+                    _cycle, ctx, backend, only_datasets, say, release, progress
+                )
                 result = ctx.store.one_transaction(cycle) if instant else cycle()
                 summary.cycles += 1
                 summary.finished += result.finished
