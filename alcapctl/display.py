@@ -83,6 +83,16 @@ def render_status(report: ProductionStatus, console: Console | None = None) -> N
         for run in report.failed:
             failed.add_row(str(run.run), str(run.attempts), run.user or "", run.error or "")
         out.print(failed)
+    if report.retried:
+        retried = Table("run", "attempt", "step", "at", "reason", title="failed attempts, retried")
+        for attempt in report.retried[-10:]:
+            reason = (attempt.reason or "").splitlines()[0] if attempt.reason else ""
+            retried.add_row(
+                str(attempt.run), str(attempt.attempt), attempt.step, attempt.at[:19], reason
+            )
+        if len(report.retried) > 10:
+            retried.caption = f"the last 10 of {len(report.retried)}"
+        out.print(retried)
 
 
 def render_check(report: dict[str, Any], console: Console | None = None) -> None:

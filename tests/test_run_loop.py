@@ -26,6 +26,7 @@ case $mode in
   fail) echo "boom: bad calibration" >&2; exit 3 ;;
   slow) sleep 60 ;;
   pause) sleep 0.3 ;;
+  flaky) [ -e "$2.tried" ] || { : >"$2.tried"; echo "flaky crash" >&2; exit 3; } ;;
 esac
 cat "$1" >"$2"
 cp "$2" "$3"
@@ -113,6 +114,24 @@ def test_production_finishes_over_ftp(
     assert _ran(tmp_path) == Counter(GOLD_RUNS)  # each run processed exactly once
     assert sorted(server.commands("RETR")) == [f"run{r:05d}.mid" for r in GOLD_RUNS]
     assert not any((tmp_path / "data" / "raw" / "alcapana_v1").iterdir())  # inputs cleaned
+
+
+def test_failed_attempt_then_success_is_shown(
+    tmp_path: Path, make_production: Callable[..., Path]
+) -> None:
+    url = _file_archive(tmp_path, {GOLD_RUNS[0]: "flaky"})
+    prod = _production(tmp_path, make_production, url)
+    _init(prod)
+    done = run_process("run", prod)
+    assert done.returncode == 0, done.stderr
+    assert f"Failed run: {GOLD_RUNS[0]} -> S" in done.stdout
+    assert {status for status, _, _ in _rows(tmp_path).values()} == {"F"}
+    status = json.loads(run_process("status", prod, "--json").stdout)
+    [attempt] = status["failed_attempts"]
+    assert (attempt["run"], attempt["attempt"], attempt["exit_code"]) == (GOLD_RUNS[0], 1, 3)
+    assert "flaky crash" in attempt["reason"]
+    table = run_process("status", prod).stdout
+    assert "failed attempts, retried" in table
 
 
 def test_always_failing_job_ends_x_and_exit_1(

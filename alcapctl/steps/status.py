@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alcapctl.states import RunState
-from alcapctl.store import ProductionRecord, RunRecord, RunTable, Store
+from alcapctl.store import Failure, ProductionRecord, RunRecord, RunTable, Store
 
 __all__ = ["ProductionStatus", "production_status"]
 
@@ -18,6 +18,7 @@ class ProductionStatus:
     datasets: dict[str, dict[RunState, int]]
     failed: list[RunRecord] = field(default_factory=list)
     running: list[RunRecord] = field(default_factory=list)
+    retried: list[Failure] = field(default_factory=list)  # failed attempts of runs not X
 
     @property
     def total(self) -> int:
@@ -42,6 +43,17 @@ class ProductionStatus:
                 {"run": r.run, "attempts": r.attempts, "user": r.user, "error": r.error}
                 for r in self.failed
             ],
+            "failed_attempts": [
+                {
+                    "run": f.run,
+                    "attempt": f.attempt,
+                    "at": f.at,
+                    "step": f.step,
+                    "exit_code": f.exit_code,
+                    "reason": f.reason,
+                }
+                for f in self.retried
+            ],
             "running": [
                 {
                     "run": r.run,
@@ -61,12 +73,15 @@ def production_status(store: Store, record: ProductionRecord) -> ProductionStatu
     """One consistent snapshot of a production."""
 
     def read(runs: RunTable) -> ProductionStatus:
+        failed = runs.select(states=(RunState.FAILED,))
+        given_up = {r.run for r in failed}
         return ProductionStatus(
             production=record,
             totals=runs.state_counts(),
             datasets=runs.counts_by_dataset(),
-            failed=runs.select(states=(RunState.FAILED,)),
+            failed=failed,
             running=runs.select(states=(RunState.RUNNING,)),
+            retried=[f for f in runs.failures() if f.run not in given_up],
         )
 
     return store.runs(record, read, write=False)
