@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from alcapctl.batch.base import Backend, JobInfo, JobSpec, JobState
-from alcapctl.batch.wrapper import EXIT_FILE, HEARTBEAT_FILE, INTENT_FILE, job_dir
+from alcapctl.batch.wrapper import EXIT_FILE, HEARTBEAT_FILE, job_dir
 
 __all__ = ["LocalBackend", "process_start"]
 
@@ -33,11 +33,12 @@ def _read(path: Path) -> str:
 
 
 def _started(jobdir: Path) -> str | None:
-    """The id of a job whose submitter died between spawning it and noting its id.
+    """The id of the job started in ``jobdir``, read from what its wrapper wrote.
 
-    The wrapper writes its PID into the heartbeat file as its first act (and its exit
-    file last), milliseconds after the spawn; the next submit comes a process start-up
-    later, so a job that was spawned has left this trace by then.
+    The wrapper writes its PID into the heartbeat file as its first act (and keeps it
+    there), its exit code last, milliseconds after the spawn; a submit that died after
+    the spawn is followed by the next one a process start-up later, so a job that was
+    spawned has left this trace by then.
     """
     pid = _read(jobdir / HEARTBEAT_FILE)
     if pid.isdigit():
@@ -89,9 +90,6 @@ class LocalBackend(Backend):
         self._children[child.pid] = child
         start = process_start(child.pid)
         job_id = f"{child.pid}-{start if start is not None else 0}"
-        # No scheduler remembers the job: its id goes into the submit step's intent marker,
-        # which exists exactly as long as ``find`` may be asked about the job.
-        (spec.jobdir / INTENT_FILE).write_text(job_id + "\n")
         self._running.add(job_id)
         return job_id
 
@@ -137,10 +135,10 @@ class LocalBackend(Backend):
                 os.killpg(parsed[0], sig)
 
     def find(self, names: Sequence[str]) -> dict[str, str]:
+        """Jobs of these names started here: no scheduler remembers them, their wrappers do."""
         found = {}
         for name in names:
-            jobdir = job_dir(self.workdir, name)
-            job_id = _read(jobdir / INTENT_FILE) or _started(jobdir)
+            job_id = _started(job_dir(self.workdir, name))
             if job_id:
                 found[name] = job_id
         return found

@@ -37,6 +37,7 @@ __all__ = ["Owner", "RunTable"]
 
 Owner = tuple[str, str]  # (user, host)
 
+_FEW = 4  # up to this many runs, move_each issues one prepared UPDATE per run
 _CHUNK = 500  # runs per statement: well inside SQLite's limit on bound parameters
 
 # What a run forgets when it goes back to N (abort, recover, retry).
@@ -283,6 +284,12 @@ class RunTable:
         """As ``move``, also setting ``column`` to each run's own value; one statement per
         500 runs (a staging cycle of many runs must not cost a statement each)."""
         check_transition(old, new)
+        if len(values) <= _FEW:  # a prepared statement per run beats building a CASE
+            return sorted(
+                moved
+                for run, value in values.items()
+                for moved in self.move([run], old, new, owner, **{column: value}, **common)
+            )
         t = self.table
         items = list(values.items())
         moved: list[int] = []
