@@ -174,9 +174,11 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 60) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.parametrize("interrupts", [1, 2])
 def test_sigint_aborts_like_the_old_script(
-    tmp_path: Path, make_production: Callable[..., Path]
+    tmp_path: Path, make_production: Callable[..., Path], interrupts: int
 ) -> None:
+    """Ctrl-C mid-production; a second Ctrl-C during the abort changes nothing."""
     fast = GOLD_RUNS[:2]
     modes = {run: ("ok" if run in fast else "slow") for run in GOLD_RUNS}
     url = _file_archive(tmp_path, modes)
@@ -194,6 +196,9 @@ def test_sigint_aborts_like_the_old_script(
         _wait_for(ready)
         finished_files = sorted((tmp_path / "data" / "tree" / "v1").iterdir())
         proc.send_signal(signal.SIGINT)
+        if interrupts == 2:  # while the abort cancels jobs and resets runs
+            time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()
