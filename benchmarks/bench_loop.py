@@ -45,26 +45,21 @@ def _inputs(root: Path, runs: int) -> Path:
     return folder
 
 
-def _xargs_like(tool: Sequence[str]) -> Callable[[Path, int], Sequence[str]]:
-    def command(root: Path, runs: int) -> Sequence[str]:
-        job = "cat in/run$1.mid > out/tree$1.root; cp out/tree$1.root out/hist$1.root"
-        return [*tool, "sh", "-c", job, "job"]
-
-    return command
-
-
 def prepare_xargs(root: Path, runs: int) -> Callable[[], None]:
     _inputs(root, runs)
-    argv = _xargs_like(["xargs", "-P2", "-n1"])(root, runs)
+    job = "cat in/run$1.mid > out/tree$1.root; cp out/tree$1.root out/hist$1.root"
+    argv = ["xargs", "-P2", "-n1", "sh", "-c", job, "job"]
     numbers = "".join(f"{r}\n" for r in range(1, runs + 1))
     return lambda: _feed(argv, numbers, root)
 
 
 def prepare_parallel(root: Path, runs: int) -> Callable[[], None]:
+    """GNU parallel runs its command line through a shell itself (here /bin/sh, as xargs')."""
     _inputs(root, runs)
-    argv = _xargs_like(["parallel", "-j2", "--will-cite"])(root, runs)
+    job = "cat in/run{}.mid > out/tree{}.root; cp out/tree{}.root out/hist{}.root"
     numbers = "".join(f"{r}\n" for r in range(1, runs + 1))
-    return lambda: _feed(argv, numbers, root)
+    os.environ["PARALLEL_SHELL"] = "/bin/sh"
+    return lambda: _feed(["parallel", "-j2", "--will-cite", job], numbers, root)
 
 
 def _feed(argv: Sequence[str], stdin: str, cwd: Path) -> None:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import sqlite3
@@ -33,7 +34,9 @@ def loop_benchmarks(runs: int, repeat: int, snakemake: str | None, big: int) -> 
     if shutil.which("parallel"):
         tools["parallel"] = bench_loop.prepare_parallel
     if snakemake:
-        tools["snakemake"] = partial(bench_loop.prepare_snakemake, snakemake=snakemake)
+        tools["snakemake"] = partial(
+            bench_loop.prepare_snakemake, snakemake=os.path.abspath(snakemake)
+        )
     _section(f"{runs} cheap runs, {repeat} repetitions, alternating order")
     small = bench_loop.measure(tools, runs, repeat)
     print("\n".join(bench_loop.table(small)))
@@ -66,7 +69,7 @@ def main() -> None:
     quick = args.quick
     print(
         f"machine: {platform.machine()}, {platform.processor() or '?'}, "
-        f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}"
     )
 
