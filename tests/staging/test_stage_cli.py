@@ -12,7 +12,7 @@ import pytest
 from click.testing import Result
 
 from tests.conftest import run_process
-from tests.ftpserver import FtpServer, write_netrc
+from tests.ftpserver import PASSWORD, FtpServer, write_netrc
 from tests.staging.test_stage import raw
 
 Ready = Callable[..., tuple[FtpServer, Path]]
@@ -121,3 +121,13 @@ def test_help_has_an_example(run_cli: Callable[..., Result]) -> None:
     result = run_cli("stage", "--help")
     assert result.exit_code == 0
     assert "Example" in result.stdout and "alcapctl stage productions/" in result.stdout
+
+
+@pytest.mark.parametrize("password", [PASSWORD, "wrong-secret-123"])
+def test_password_never_printed(ready: Ready, password: str) -> None:
+    """Neither the right nor a wrong password appears in any output, at debug level."""
+    server, prod = ready()
+    write_netrc(server.netrc, password=password)
+    for log_format in ("console", "json"):
+        done = run_process("--log-format", log_format, "-vv", "stage", prod)
+        assert password not in done.stdout + done.stderr
