@@ -264,3 +264,32 @@ def test_kill_9_then_a_new_run_finishes(
     rows = _rows(tmp_path)  # also asserts PRAGMA integrity_check = ok
     assert {status for status, _, _ in rows.values()} == {"F"}
     assert _ran(tmp_path) == Counter(GOLD_RUNS)  # nothing processed twice
+
+
+def test_rootana_on_a_finished_alcapana(
+    tmp_path: Path, make_production: Callable[..., Path]
+) -> None:
+    url = _file_archive(tmp_path)
+    alcapana = _production(tmp_path, make_production, url)
+    _init(alcapana)
+    assert run_process("run", alcapana).returncode == 0
+    trees = sorted((tmp_path / "data" / "tree" / "v1").iterdir())
+    rootana = make_production(
+        "rootana.toml",
+        type="rootana",
+        base=1,
+        site=str(tmp_path / "site-run.toml"),
+        job={"command": "cat {input} > {out}"},
+        limits={"pause": 0.05},
+    )
+    _init(rootana)
+    done = run_process("run", rootana)
+    assert done.returncode == 0, done.stderr
+    assert sorted((tmp_path / "data" / "tree" / "v1").iterdir()) == trees  # inputs kept
+    for tree in trees:
+        run = tree.name.removeprefix("tree").removesuffix(".root")
+        out = tmp_path / "data" / "out" / "v1" / f"out{run}.root"
+        assert out.read_text() == tree.read_text()
+    status = json.loads(run_process("status", rootana, "--json").stdout)
+    assert status["totals"]["F"] == len(GOLD_RUNS)
+    assert status["production"]["base"] == 1
