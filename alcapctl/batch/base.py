@@ -29,6 +29,7 @@ class JobState(str, Enum):
     RUNNING = "running"
     ENDED = "ended"  # left the queue normally; the exit file says how it went
     FAILED = "failed"  # the scheduler ended it (time limit, memory, node failure, cancel)
+    STUCK = "stuck"  # held in an error state that will not clear (SGE Eqw): never runs
     GONE = "gone"  # the scheduler does not know the job (yet, or any more)
     UNKNOWN = "unknown"  # a native state we do not map; treated as still in flight
 

@@ -40,10 +40,10 @@ STATES: dict[str, JobState] = {
     "dqw": JobState.QUEUED,
     "dhqw": JobState.QUEUED,
     # E: the job could not start (unwritable output path, missing script) and sits in
-    # the queue until someone clears or deletes it.
-    "Eqw": JobState.FAILED,
-    "Ehqw": JobState.FAILED,
-    "EhRqw": JobState.FAILED,
+    # the queue until someone clears or deletes it: reap deletes it when it gives up.
+    "Eqw": JobState.STUCK,
+    "Ehqw": JobState.STUCK,
+    "EhRqw": JobState.STUCK,
 }
 
 RESOURCES = ResourceFormat(
@@ -97,7 +97,7 @@ def parse_qstat(xml_text: str) -> dict[str, JobInfo]:
     for job in _job_lists(xml_text):
         native = job.findtext("state", "")
         state = lookup_state(STATES, native, "sge")
-        reason = f"error state {native}" if state is JobState.FAILED else None
+        reason = f"error state {native}" if state is JobState.STUCK else None
         jobs[job.findtext("JB_job_number", "")] = JobInfo(state, reason=reason)
     return jobs
 

@@ -134,6 +134,7 @@ def _settle(
         return []
     backoff.succeeded()
     outcomes = []
+    stuck = []
     for run in pending:
         info = states.get(run.job_id or "", JobInfo(JobState.GONE))
         jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt))
@@ -149,9 +150,25 @@ def _settle(
             result.running += 1
         else:
             why = f"lost: left the {backend.name} queue ({info.state.value}) without an exit code"
+            if info.state is JobState.STUCK:
+                why = f"stuck in the {backend.name} queue in an error state; job deleted"
+                stuck.append(run.job_id or "")
             reason = f"{why}; scheduler says {info.reason}" if info.reason else why
             outcomes.append(_Outcome(run, info.exit_code, reason))
+    _delete_stuck(backend, stuck)
     return outcomes
+
+
+def _delete_stuck(backend: Backend, job_ids: list[str]) -> None:
+    """Remove jobs the scheduler holds in an error state, so that the retry is the only one."""
+    if not job_ids:
+        return
+    try:
+        backend.cancel(job_ids)
+    except SchedulerError as exc:
+        log.warning(
+            "could not delete stuck jobs; delete them by hand", jobs=job_ids, error=str(exc)
+        )
 
 
 def _missing_output(ctx: StepContext, run: int) -> str | None:

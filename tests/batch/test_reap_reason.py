@@ -46,3 +46,27 @@ def test_time_limit_kill_waits_for_the_scheduler_reason(
     assert record.error is not None and "TIMEOUT" in record.error
     assert "killed by signal 15" in record.error
     assert len(fake_scheduler.calls("squeue")) == 2
+
+
+def test_job_stuck_in_an_error_state_is_deleted_and_retried(
+    make_production: Callable[..., Path], tmp_path: Path, fake_scheduler: FakeScheduler
+) -> None:
+    """SGE keeps a job that cannot start (Eqw) queued forever: reap gives up after grace,
+    deletes it, and the run is retried as a new attempt."""
+    from alcapctl.batch.sge import SgeBackend
+
+    ctx = make_context(make_production, tmp_path, grace=0)
+    backend = SgeBackend(ctx.workdir)
+    [run] = stage(ctx, ["hang"])
+    submit(ctx, backend)
+    job_id = rows(ctx)[run].job_id
+    assert job_id is not None
+    jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run, 1))
+    fake_scheduler.add_jobs({job_id: (jobdir.name, "Eqw", True)})
+    reap(ctx, backend)  # first sight of the error: grace starts
+    reap(ctx, backend)
+    record = rows(ctx)[run]
+    assert record.status is RunState.STAGED and record.attempts == 1
+    assert record.error is not None and "stuck in the sge queue" in record.error
+    assert [call[-1] for call in fake_scheduler.calls("qdel")] == [job_id]
+    ctx.store.close()

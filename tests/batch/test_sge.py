@@ -50,7 +50,7 @@ def test_parse_qstat_states() -> None:
     assert early["3"].state is JobState.QUEUED
     assert early["5"].state is JobState.QUEUED  # "hqw": held
     assert parse_qstat(captured("sge/qstat-error.xml"))["8"] == JobInfo(
-        JobState.FAILED, "error state Eqw"
+        JobState.STUCK, "error state Eqw"
     )
     assert parse_qstat(captured("sge/qstat-empty.xml")) == {}
 
