@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -340,3 +341,26 @@ def test_wait_returns_when_a_job_ends(ctx: StepContext, backend: CountingBackend
     job_id = rows(ctx)[run].job_id or ""
     backend.wait(60)  # would sleep a minute if it could not watch the job
     assert backend.poll([job_id])[job_id].state is JobState.GONE
+
+
+def test_abort_cancels_the_job_of_an_interrupted_submit(ctx: StepContext) -> None:
+    """Ctrl-C between the scheduler taking a job and the database hearing of it."""
+    import subprocess
+
+    from alcapctl.steps.abort import abort
+    from alcapctl.steps.submit import _spec
+
+    [run] = stage(ctx, ["hang"])
+    spec = _spec(ctx, rows(ctx)[run])  # the job directory with its intent marker
+    orphan = subprocess.Popen(["/bin/sh", str(spec.script)], start_new_session=True)
+    heartbeat = spec.jobdir / "heartbeat"
+    for _ in range(100):
+        if heartbeat.exists() and heartbeat.read_text().strip():
+            break
+        time.sleep(0.05)
+    result = abort(ctx, LocalBackend(ctx.workdir, cancel_grace=1))
+    assert result.aborted == [run]
+    assert len(result.cancelled) == 1
+    assert orphan.wait(timeout=10) != 0  # killed, not finished
+    assert _group_members(orphan.pid) == []
+    assert rows(ctx)[run].status is RunState.NEW

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from alcapctl.batch.base import Backend, SchedulerError
+from alcapctl.batch.wrapper import INTENT_FILE, job_dir, job_name
 from alcapctl.files import remove_quietly
 from alcapctl.signals import deferred_signals
 from alcapctl.states import ACTIVE, RunState
@@ -52,6 +53,7 @@ def abort(
             ctx.record, lambda t: t.select(ACTIVE, owner=owner, user=user, runs=runs), write=False
         )
         jobs = {r.job_id: r.run for r in held if r.status is RunState.RUNNING and r.job_id}
+        jobs.update(_interrupted_submits(ctx, backend, held))
         if jobs:
             for job_id in jobs:
                 say(f"Cancelling job {job_id}")
@@ -72,6 +74,27 @@ def abort(
         result.aborted = ctx.store.runs(ctx.record, reset, write=True)
         result.removed = clean_up(ctx, [r for r in targets if r.run in result.aborted])
     return result
+
+
+def _interrupted_submits(
+    ctx: StepContext, backend: Backend, held: list[RunRecord]
+) -> dict[str, int]:
+    """Jobs started for runs not yet recorded as R: a submit interrupted (by this very Ctrl-C,
+    say) after the scheduler took the job and before the database heard of it."""
+    names = {}
+    for run in held:
+        name = job_name(ctx.record.short, run.run, run.attempt)
+        marker = job_dir(ctx.workdir, name) / INTENT_FILE
+        if run.status is not RunState.RUNNING and marker.exists():
+            names[name] = run.run
+    if not names:
+        return {}
+    try:
+        found = backend.find(list(names))
+    except SchedulerError as exc:
+        log.warning("could not look for jobs of interrupted submits", error=str(exc))
+        return {}
+    return {job_id: names[name] for name, job_id in found.items()}
 
 
 def clean_up(ctx: StepContext, runs: list[RunRecord]) -> list[str]:
