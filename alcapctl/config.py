@@ -9,6 +9,7 @@ error names the file and the key path.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import socket
@@ -221,7 +222,11 @@ class Production(_Strict):
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a step needs, resolved from production, site, environment and CLI."""
+    """Everything a step needs, resolved from production, site, environment and CLI.
+
+    Frozen; the merged limits and archive are computed once (the run loop reads them
+    many times a cycle).
+    """
 
     site: Site
     database: str
@@ -248,13 +253,13 @@ class Settings:
         prod = self.production
         return str(self.overrides.get("backend") or (prod and prod.backend) or self.site.backend)
 
-    @property
+    @functools.cached_property
     def limits(self) -> Limits:
         base = self.production.limits if self.production else Limits()
         changed = {k: v for k, v in self.overrides.items() if k in Limits.model_fields}
         return base.model_validate({**base.model_dump(), **changed}) if changed else base
 
-    @property
+    @functools.cached_property
     def archive(self) -> Archive:
         site = self.site.archive
         prod = self.production.archive if self.production else None

@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_TEMPFAIL = 75  # EX_TEMPFAIL from sysexits.h: try again later
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 class AlcapError(Exception):

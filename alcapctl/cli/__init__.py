@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from alcapctl import __version__
-from alcapctl.errors import EXIT_FAILURE, AlcapError
+from alcapctl.errors import EXIT_FAILURE, EXIT_INTERRUPTED, AlcapError
 
 __all__ = ["cli", "main"]
 
@@ -62,7 +62,7 @@ class LazyGroup(click.Group):
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             _say_error("interrupted")
-            ctx.exit(130)
+            ctx.exit(EXIT_INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:  # a bug: keep the traceback, but say what failed first

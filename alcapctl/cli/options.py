@@ -19,7 +19,6 @@ __all__ = [
     "dataset_option",
     "dry_run_option",
     "emit_json",
-    "exclusive_step",
     "json_option",
     "limit_options",
     "production_argument",
@@ -83,7 +82,7 @@ class AppContext:
         overlapping cron invocation), the command logs one line and exits 0.
         """
         step_ctx = self.step_context()
-        click.get_current_context().with_resource(exclusive_step(step_ctx))
+        click.get_current_context().with_resource(_exclusive_step(step_ctx))
         return step_ctx
 
 
@@ -182,7 +181,7 @@ def dataset_option(f: F) -> F:
 
 
 @contextmanager
-def exclusive_step(step_ctx: Any) -> Iterator[None]:
+def _exclusive_step(step_ctx: Any) -> Iterator[None]:
     """Hold the per-production, per-user step lock; if another process has it, exit 0 quietly.
 
     Overlapping cron invocations of the same step then skip instead of running twice.

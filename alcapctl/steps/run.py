@@ -18,6 +18,7 @@ import structlog
 
 from alcapctl.archive import Progress
 from alcapctl.batch.base import Backend
+from alcapctl.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 from alcapctl.signals import sigterm_as_interrupt
 from alcapctl.states import ACTIVE, RunState
 from alcapctl.steps.abort import AbortResult, abort
@@ -47,10 +48,6 @@ class CycleResult:
     open_runs: bool = True  # some selected run is not yet F or X, anyone's
     space_percent: float | None = None  # of the data file system, when staging looked
 
-    @property
-    def progressed(self) -> bool:
-        return bool(self.reaped or self.claimed or self.staged or self.submitted)
-
 
 @dataclass
 class RunSummary:
@@ -66,8 +63,8 @@ class RunSummary:
     @property
     def exit_code(self) -> int:
         if self.interrupted:
-            return 130
-        return 1 if self.completed and self.failed_runs else 0
+            return EXIT_INTERRUPTED
+        return EXIT_FAILURE if self.completed and self.failed_runs else EXIT_OK
 
 
 class LoopObserver(Protocol):

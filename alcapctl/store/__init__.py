@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from alcapctl.config import Production
 from alcapctl.store import datasets as _datasets
@@ -23,6 +23,7 @@ from alcapctl.store.schema import (
     SCHEMA_VERSION,
     ensure_production_table,
     migrate,
+    production_table_current,
     schema_version,
 )
 
@@ -114,14 +115,21 @@ class Store:
     # -- conveniences used by several commands --------------------------------------------
 
     def find(self, prod: Production) -> ProductionRecord:
-        return self.write(lambda conn: _productions.find(conn, prod))
+        record = self.read(lambda conn: _productions.find(conn, prod))
+        self.ensure(record)
+        return record
 
     def preview_init(self, prod: Production) -> tuple[int, bool, list[int]]:
         return self.read(lambda conn: _productions.preview_init(conn, prod))
 
     def ensure(self, record: ProductionRecord) -> None:
-        """Add columns an older writer left out of the production's table."""
-        self.write(lambda conn: ensure_production_table(conn, record.type, record.version))
+        """Add columns an older writer left out of the production's table.
+
+        Checked in a read first: every command calls this, and only an old table needs
+        the write lock.
+        """
+        if not self.read(lambda c: production_table_current(c, record.type, record.version)):
+            self.write(lambda conn: ensure_production_table(conn, record.type, record.version))
 
     def productions(self) -> list[ProductionRecord]:
         return self.read(_productions.all_productions)
@@ -138,9 +146,6 @@ class Store:
     def validate_datasets(self, wanted: tuple[str, ...]) -> None:
         if wanted:
             self.read(lambda conn: _datasets.validate_datasets(conn, wanted))
-
-    def integrity_check(self) -> str:
-        return str(self.read(lambda conn: conn.execute(text("PRAGMA integrity_check")).scalar()))
 
     def runs(self, record: ProductionRecord, fn: Callable[[RunTable], T], *, write: bool) -> T:
         """Run ``fn`` on the production's RunTable inside one transaction."""

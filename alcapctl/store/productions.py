@@ -55,7 +55,6 @@ def find(conn: Connection, prod: Production) -> ProductionRecord:
             f"no production {which} in the database; register it with alcapctl init"
         )
     _check_same(record, prod)
-    ensure_production_table(conn, record.type, record.version)
     return record
 
 

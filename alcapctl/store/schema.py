@@ -179,6 +179,17 @@ def _add_missing_columns(conn: Connection, table: Table) -> None:
         )
 
 
+def production_table_current(conn: Connection, production_type: str, version: int) -> bool:
+    """Whether the run table exists with every column and index alcapctl adds."""
+    table = production_table(production_type, version)
+    insp = inspect(conn)
+    if not insp.has_table(table.name):
+        return False
+    columns = {c["name"] for c in insp.get_columns(table.name)}
+    indexes = {i["name"] for i in insp.get_indexes(table.name)}
+    return set(table.c.keys()) <= columns and {i.name for i in table.indexes} <= indexes
+
+
 def ensure_production_table(conn: Connection, production_type: str, version: int) -> Table:
     """Create the run table, or add what an older writer left out; indexes included."""
     table = production_table(production_type, version)
