@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from alcapctl.batch.base import Backend
+from alcapctl.batch.sge import SgeBackend
 from alcapctl.batch.slurm import SlurmBackend
 from alcapctl.batch.wrapper import EXIT_FILE, job_dir, job_name
 from alcapctl.states import RunState
@@ -24,16 +26,21 @@ def ctx(make_production: Callable[..., Path], tmp_path: Path) -> Iterator[StepCo
     context.store.close()
 
 
-def test_time_limit_kill_waits_for_the_scheduler_reason(
-    ctx: StepContext, fake_scheduler: FakeScheduler
-) -> None:
-    backend = SlurmBackend(ctx.workdir)
+def _submitted(ctx: StepContext, backend: Backend) -> tuple[int, str, Path]:
+    """One staged run submitted to ``backend``: (run, job id, job directory)."""
     [run] = stage(ctx, ["hang"])
     submit(ctx, backend)
     job_id = rows(ctx)[run].job_id
     assert job_id is not None
+    return run, job_id, job_dir(ctx.workdir, job_name(ctx.record.short, run, 1))
+
+
+def test_time_limit_kill_waits_for_the_scheduler_reason(
+    ctx: StepContext, fake_scheduler: FakeScheduler
+) -> None:
+    backend = SlurmBackend(ctx.workdir)
+    run, job_id, jobdir = _submitted(ctx, backend)
     # Slurm's SIGTERM at the time limit: the wrapper wrote 143 while Slurm still kills the job
-    jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run, 1))
     (jobdir / EXIT_FILE).write_text("143\n")
     fake_scheduler.add_jobs({job_id: (jobdir.name, "COMPLETING", True)})
     reap(ctx, backend)
@@ -53,15 +60,9 @@ def test_job_stuck_in_an_error_state_is_deleted_and_retried(
 ) -> None:
     """SGE keeps a job that cannot start (Eqw) queued forever: reap gives up after grace,
     deletes it, and the run is retried as a new attempt."""
-    from alcapctl.batch.sge import SgeBackend
-
     ctx = make_context(make_production, tmp_path, grace=0)
     backend = SgeBackend(ctx.workdir)
-    [run] = stage(ctx, ["hang"])
-    submit(ctx, backend)
-    job_id = rows(ctx)[run].job_id
-    assert job_id is not None
-    jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run, 1))
+    run, job_id, jobdir = _submitted(ctx, backend)
     fake_scheduler.add_jobs({job_id: (jobdir.name, "Eqw", True)})
     reap(ctx, backend)  # first sight of the error: grace starts
     reap(ctx, backend)
