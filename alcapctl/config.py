@@ -295,9 +295,8 @@ def _validation_message(path: Path, exc: ValidationError) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         got = err.get("input")
-        shown = f" (got {got!r})" if err["type"] not in {"extra_forbidden", "missing"} else ""
-        if isinstance(got, dict):
-            shown = ""
+        quiet = err["type"] in {"extra_forbidden", "missing"} or isinstance(got, dict)
+        shown = "" if quiet else f" (got {got!r})"
         lines.append(f"{path}: {loc or '<top>'}: {msg}{shown}")
     return "\n".join(lines)
 

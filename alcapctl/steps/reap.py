@@ -183,15 +183,30 @@ def _missing_output(ctx: StepContext, run: int) -> str | None:
     return None
 
 
-def _modules_text(ctx: StepContext) -> str | None:
+# (database, modules file, mtime, size) -> sha256 of a content already committed there
+_stored_modules: dict[tuple[str, str, int, int], str] = {}
+
+
+def _modules_sha(ctx: StepContext, runs: RunTable) -> str | None:
+    """The key of the modules file's content in the blob table, stored there if new.
+
+    Read and stored once per content and process, not at every reap: the cache learns a
+    key only after its transaction committed.
+    """
     path = ctx.prod.job.modules
     if path is None:
         return None
     try:
-        return path.read_text()
+        stat = path.stat()
+        key = (ctx.settings.database, str(path), stat.st_mtime_ns, stat.st_size)
+        if key in _stored_modules:
+            return _stored_modules[key]
+        sha = runs.put_blob(path.read_text())
     except OSError as exc:
         log.warning("modules file unreadable; not recorded", path=str(path), error=str(exc))
         return None
+    ctx.store.after_commit(functools.partial(_stored_modules.__setitem__, key, sha))
+    return sha
 
 
 def reap(
@@ -218,11 +233,11 @@ def reap(
         outcomes += _settle(ctx, backend, pending, result)
     if not outcomes and not idle:
         return result
-    modules = _modules_text(ctx) if any(o.exit_code == 0 for o in outcomes) else None
+    succeeded = any(o.exit_code == 0 for o in outcomes)
     delete: list[Path] = []
 
     def write(runs: RunTable) -> bool:
-        sha = runs.put_blob(modules) if modules is not None else None
+        sha = _modules_sha(ctx, runs) if succeeded else None
         for outcome in outcomes:
             run = outcome.run
             problem = None if outcome.exit_code != 0 else _missing_output(ctx, run.run)

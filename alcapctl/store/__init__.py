@@ -50,6 +50,7 @@ class Store:
         self.db = db
         self._bound: Connection | None = None  # set while one transaction serves every call
         self._after: list[Callable[[], object]] = []
+        self._known_datasets: set[str] = set()
         if self.db.read(schema_version) < SCHEMA_VERSION:
             self.db.write(migrate)
 
@@ -144,8 +145,11 @@ class Store:
         return self.read(_datasets.dataset_summary)
 
     def validate_datasets(self, wanted: tuple[str, ...]) -> None:
-        if wanted:
+        """Exit 2 naming the valid datasets if one is unknown; a dataset once found is
+        not looked up again (datasets are only ever added), so the loop asks for free."""
+        if wanted and not set(wanted) <= self._known_datasets:
             self.read(lambda conn: _datasets.validate_datasets(conn, wanted))
+            self._known_datasets.update(wanted)
 
     def runs(self, record: ProductionRecord, fn: Callable[[RunTable], T], *, write: bool) -> T:
         """Run ``fn`` on the production's RunTable inside one transaction."""
