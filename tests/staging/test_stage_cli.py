@@ -131,3 +131,4 @@ def test_password_never_printed(ready: Ready, password: str) -> None:
     for log_format in ("console", "json"):
         done = run_process("--log-format", log_format, "-vv", "stage", prod)
         assert password not in done.stdout + done.stderr
+        assert done.returncode == (0 if password == PASSWORD else 2), done.stderr
