@@ -351,7 +351,7 @@ def test_abort_cancels_the_job_of_an_interrupted_submit(ctx: StepContext) -> Non
     from alcapctl.steps.submit import _spec
 
     [run] = stage(ctx, ["hang"])
-    spec = _spec(ctx, rows(ctx)[run])  # the job directory with its intent marker
+    spec = _spec(ctx, rows(ctx)[run], None)  # the job directory with its intent marker
     orphan = subprocess.Popen(["/bin/sh", str(spec.script)], start_new_session=True)
     heartbeat = spec.jobdir / "heartbeat"
     for _ in range(100):

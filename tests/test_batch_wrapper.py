@@ -18,7 +18,9 @@ from alcapctl.batch.wrapper import (
     write_job,
 )
 
-GOLDEN = Path(__file__).parent / "data" / "wrapper" / "alcapana.sh"
+GOLDEN = Path(__file__).parent / "data" / "wrapper"
+# A scheduler's job script has a heartbeat helper; a local job's has none.
+HEARTBEATS = pytest.mark.parametrize("heartbeat", [60, None], ids=["scheduler", "local"])
 
 
 def _outputs(root: Path) -> dict[str, Path]:
@@ -31,7 +33,7 @@ def _outputs(root: Path) -> dict[str, Path]:
     }
 
 
-def _script(root: Path, command: str, jobdir: Path) -> str:
+def _script(root: Path, command: str, jobdir: Path, heartbeat: int | None) -> str:
     return render_script(
         "alcap-alcapana4-02091-a1",
         jobdir,
@@ -40,19 +42,25 @@ def _script(root: Path, command: str, jobdir: Path) -> str:
         _outputs(root),
         {"DAQdir": "/opt/daq dir", "ROOTSYS": "/opt/root"},
         "0123456789abcdef",
+        heartbeat,
     )
 
 
-def test_golden_script() -> None:
+@pytest.mark.parametrize(
+    ("heartbeat", "golden"), [(60, "alcapana.sh"), (None, "alcapana-local.sh")]
+)
+def test_golden_script(heartbeat: int | None, golden: str) -> None:
     root = Path("/data")
     command = "$DAQdir/alcapana -i {input} -T {tree} -H {hist} -D {odb} -r {run:05d} -v {version}"
-    text = _script(root, command, Path("/work/alcapana_v4/jobs/alcap-alcapana4-02091-a1"))
-    assert text == GOLDEN.read_text()
+    jobdir = Path("/work/alcapana_v4/jobs/alcap-alcapana4-02091-a1")
+    assert _script(root, command, jobdir, heartbeat) == (GOLDEN / golden).read_text()
 
 
-def _run(tmp_path: Path, command: str) -> tuple[Path, subprocess.Popen[bytes]]:
+def _run(
+    tmp_path: Path, command: str, heartbeat: int | None
+) -> tuple[Path, subprocess.Popen[bytes]]:
     jobdir = tmp_path / "job"
-    script = write_job(jobdir, _script(tmp_path, command, jobdir))
+    script = write_job(jobdir, _script(tmp_path, command, jobdir, heartbeat))
     return jobdir, subprocess.Popen(["/bin/sh", str(script)], start_new_session=True)
 
 
@@ -65,11 +73,14 @@ def _run(tmp_path: Path, command: str) -> tuple[Path, subprocess.Popen[bytes]]:
         ("false; status=$?; rm -rf {hist}; exit $status", 1),
     ],
 )
-def test_exit_code_is_the_payload(tmp_path: Path, command: str, code: int) -> None:
+@HEARTBEATS
+def test_exit_code_is_the_payload(
+    tmp_path: Path, command: str, code: int, heartbeat: int | None
+) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "it's run02091.mid").write_text("raw\n")
-    jobdir, proc = _run(tmp_path, command)
+    jobdir, proc = _run(tmp_path, command, heartbeat)
     assert proc.wait(timeout=30) == code
     assert read_exit(jobdir) == code
     assert int((jobdir / HEARTBEAT_FILE).read_text()) == proc.pid
@@ -80,8 +91,9 @@ def test_exit_code_is_the_payload(tmp_path: Path, command: str, code: int) -> No
         assert (tmp_path / "log/v4/alcapana.run02091.err").read_text() == "oops\n"
 
 
-def test_sigterm_writes_exit_file(tmp_path: Path) -> None:
-    jobdir, proc = _run(tmp_path, "echo started; exec sleep 60")
+@HEARTBEATS
+def test_sigterm_writes_exit_file(tmp_path: Path, heartbeat: int | None) -> None:
+    jobdir, proc = _run(tmp_path, "echo started; exec sleep 60", heartbeat)
     olog = tmp_path / "log/v4/alcapana.run02091.out"
     for _ in range(100):
         if olog.exists() and olog.read_text():

@@ -16,6 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import ClassVar
 
+from alcapctl.batch.wrapper import HEARTBEAT_INTERVAL
 from alcapctl.config import Resources
 from alcapctl.errors import AlcapError
 
@@ -72,6 +73,9 @@ class Backend(ABC):
     # True when submit and poll take milliseconds, so that a whole loop cycle may run in
     # one database transaction (the local backend); schedulers answer in tenths of seconds.
     instant: ClassVar[bool] = False
+    # Seconds between touches of a running job's heartbeat file; None: no heartbeat helper,
+    # for a backend that sees its jobs' processes itself.
+    heartbeat: ClassVar[int | None] = HEARTBEAT_INTERVAL
 
     @abstractmethod
     def submit(self, spec: JobSpec) -> str:

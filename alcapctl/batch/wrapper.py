@@ -1,11 +1,12 @@
 """Job wrapper scripts: one generated /bin/sh script per run and attempt, same on every backend.
 
 The script runs the production's ``[job] command`` with every field shell-quoted, sends its
-stdout/stderr to the ``olog``/``elog`` outputs, touches a heartbeat file while it runs and
-writes the payload's exit code to ``exit`` at the end, also when the scheduler sends
-SIGTERM.  Backends never read these files; the reap step does.  On the critical path the
-script forks only the payload (and, off it, a heartbeat helper): directories are tested
-with the ``[`` builtin before any ``mkdir`` and files are written by redirection.
+stdout/stderr to the ``olog``/``elog`` outputs, writes its PID to the heartbeat file first
+and, on batch schedulers, touches that file while it runs, and writes the payload's exit
+code to ``exit`` at the end, also when the scheduler sends SIGTERM.  Backends never read
+these files; the reap step does.  On the critical path the script forks only the payload
+(and, off it, the heartbeat helper): directories are tested with the ``[`` builtin before
+any ``mkdir`` and files are written by redirection.
 """
 
 from __future__ import annotations
@@ -90,36 +91,35 @@ def render_script(
     outputs: Mapping[str, Path],
     env: Mapping[str, str],
     token: str,
-    heartbeat: int = HEARTBEAT_INTERVAL,
+    heartbeat: int | None = HEARTBEAT_INTERVAL,
 ) -> str:
     """The wrapper script's text; ``fields`` and ``outputs`` fill the command template.
 
     ``token`` (see ``owner_token``) records which production database the job is for.
+    ``heartbeat`` is the helper's interval in seconds; None leaves the helper out (the
+    local backend reads liveness from ``/proc``, and the helper's fork and ``sleep`` cost
+    a third of a cheap job).
     """
     q = shlex.quote
     payload = _QuotingFormatter().format(command, **fields, **outputs)
     dirs = sorted({str(path.parent) for path in outputs.values()})
+    helper, beat = ([], "") if heartbeat is None else (_helper(heartbeat), " $beat")
     lines = [
         "#!/bin/sh",
         f"# alcapctl job {name}, database {token} (generated; edits are lost at the next attempt)",
         f"cd {q(str(jobdir))} || exit 111",
         f"echo $$ >{HEARTBEAT_FILE}",
         *(f"export {key}={q(value)}" for key, value in sorted(env.items())),
-        f'finish() {{ kill $beat 2>/dev/null; echo "$1" >{EXIT_FILE}; exit "$1"; }}',
-        "# the heartbeat helper starts before any trap: a trap it inherited could swallow TERM",
-        "(",
-        "  # $! is set by the fork itself, and KILL reaches a nap that has not exec'd sleep yet",
-        "  trap 'kill -KILL $! 2>/dev/null; exit 0' TERM",
-        f"  while :; do sleep {heartbeat} & wait $!; echo $$ >{HEARTBEAT_FILE}; done",
-        ") </dev/null >/dev/null 2>&1 &",
-        "beat=$!",
+        f'finish() {{ {"kill $beat 2>/dev/null; " if helper else ""}echo "$1" >{EXIT_FILE}; '
+        'exit "$1"; }',
+        *helper,
         "trap 'finish 143' TERM INT HUP",
         *(f"[ -d {q(d)} ] || mkdir -p {q(d)} 2>>{WRAPPER_LOG} || finish $?" for d in dirs),
         "{",
         payload,
         f"}} </dev/null >{q(str(outputs['olog']))} 2>{q(str(outputs['elog']))} &",
         "job=$!",
-        "trap 'kill -TERM $job $beat 2>/dev/null' TERM INT HUP",
+        f"trap 'kill -TERM $job{beat} 2>/dev/null' TERM INT HUP",
         "wait $job",
         "status=$?",
         "# a trapped signal interrupts wait: wait again for the payload's own status",
@@ -128,6 +128,19 @@ def render_script(
         "",
     ]
     return "\n".join(lines)
+
+
+def _helper(interval: int) -> list[str]:
+    """Lines starting the heartbeat helper, which touches the heartbeat file while the job runs."""
+    return [
+        "# the heartbeat helper starts before any trap: a trap it inherited could swallow TERM",
+        "(",
+        "  # $! is set by the fork itself, and KILL reaches a nap that has not exec'd sleep yet",
+        "  trap 'kill -KILL $! 2>/dev/null; exit 0' TERM",
+        f"  while :; do sleep {interval} & wait $!; echo $$ >{HEARTBEAT_FILE}; done",
+        ") </dev/null >/dev/null 2>&1 &",
+        "beat=$!",
+    ]
 
 
 def write_job(jobdir: Path, script: str, *, intent: bool = True) -> Path:

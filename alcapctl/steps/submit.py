@@ -85,14 +85,14 @@ def _clash(ctx: StepContext, run: RunRecord) -> str | None:
     return None
 
 
-def _spec(ctx: StepContext, run: RunRecord) -> JobSpec:
+def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None) -> JobSpec:
     name = _name(ctx, run)
     jobdir = job_dir(ctx.workdir, name)
     job = ctx.prod.job
     fields = command_fields(ctx, run)
     token = owner_token(ctx.settings.database)
     outputs = ctx.output_paths(run.run)
-    script = render_script(name, jobdir, job.command, fields, outputs, job.env, token)
+    script = render_script(name, jobdir, job.command, fields, outputs, job.env, token, heartbeat)
     path = write_job(jobdir, script)
     return JobSpec(name=name, script=path, jobdir=jobdir, resources=job.resources)
 
@@ -134,7 +134,7 @@ def submit(
                 result.refused[run.run] = reason
                 continue
             say(f"Submitting run: {run.run}")
-            result.submitted[run.run] = backend.submit(_spec(ctx, run))
+            result.submitted[run.run] = backend.submit(_spec(ctx, run, backend.heartbeat))
     finally:
         _record(ctx, candidates, result)
     return result
