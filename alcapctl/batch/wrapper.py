@@ -42,8 +42,9 @@ EXIT_FILE = "exit"  # the payload's exit code and a newline, written last
 # file for both: every file created costs about 0.15 ms here, a third of a cheap job.
 HEARTBEAT_FILE = "heartbeat"
 WRAPPER_LOG = "wrapper.log"  # the wrapper's own errors (a mkdir that failed)
-# Written empty before the scheduler is called and removed once the job id is in the
-# database; the local backend, which has no queue to ask, writes the job id into it.
+# Exists from before the scheduler is called until the job id is in the database; only
+# its name counts.  A hard link to the job script: a link costs microseconds where a new
+# file costs 0.15 ms, and nothing ever writes to it.
 INTENT_FILE = "submitting"
 GONE_FILE = "gone"  # mtime: when reap first saw the job gone without an exit file
 HEARTBEAT_INTERVAL = 60
@@ -157,7 +158,7 @@ def write_job(jobdir: Path, script: str, *, intent: bool = True) -> Path:
     path = jobdir / SCRIPT_FILE
     path.write_text(script)
     if intent:
-        (jobdir / INTENT_FILE).touch()
+        os.link(path, jobdir / INTENT_FILE)
     return path
 
 

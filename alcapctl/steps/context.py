@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,18 @@ from alcapctl.store import Owner, ProductionRecord, Store
 
 __all__ = ["StepContext", "open_production"]
 
+_OUTPUTS_CACHED = 1024
+
 
 @dataclass(frozen=True)
 class StepContext:
     settings: Settings
     store: Store
     record: ProductionRecord
+    # run -> its outputs: the loop asks several times per run; emptied when full
+    _outputs: dict[int, dict[str, Path]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @property
     def prod(self) -> Production:
@@ -31,12 +38,12 @@ class StepContext:
     def limits(self) -> Limits:
         return self.settings.limits
 
-    @property
+    @functools.cached_property
     def workdir(self) -> Path:
         """Job scripts, exit files and locks of this production on this site."""
         return self.settings.work / self.record.name
 
-    @property
+    @functools.cached_property
     def staging_dir(self) -> Path:
         """Where this production's raw inputs are staged; only files here are ever deleted."""
         return self.settings.staging / self.record.name
@@ -55,11 +62,16 @@ class StepContext:
 
     def output_paths(self, run: int) -> dict[str, Path]:
         """Every declared output of ``run``, templates filled in."""
-        values = self.fields(run)
-        return {
-            name: Path(template.format(**values)).expanduser()
-            for name, template in self.prod.output_templates().items()
-        }
+        paths = self._outputs.get(run)
+        if paths is None:
+            if len(self._outputs) >= _OUTPUTS_CACHED:
+                self._outputs.clear()
+            values = self.fields(run)
+            paths = self._outputs[run] = {
+                name: Path(template.format(**values)).expanduser()
+                for name, template in self.prod.output_templates().items()
+            }
+        return paths
 
 
 def open_production(settings: Settings, store: Store) -> StepContext:

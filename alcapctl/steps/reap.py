@@ -210,15 +210,29 @@ def _modules_sha(ctx: StepContext, runs: RunTable) -> str | None:
 
 
 def reap(
-    ctx: StepContext, backend: Backend, *, report: Callable[[str], None] | None = None
+    ctx: StepContext,
+    backend: Backend,
+    *,
+    report: Callable[[str], None] | None = None,
+    close: bool = True,
 ) -> ReapResult:
-    """Settle this user's R runs whose jobs ended; one poll, one transaction."""
+    """Settle this user's R runs whose jobs ended; one poll, one transaction.
+
+    With ``close`` the production is closed once no run is left unfinished; the run
+    loop, which closes it when it ends, skips that query at every cycle.
+    """
     say = report or (lambda _: None)
     result = ReapResult()
 
     def load(runs: RunTable) -> tuple[list[RunRecord], bool]:
         flying = runs.select(states=(RunState.RUNNING,), owner=ctx.owner)
-        idle = ctx.record.stop is None and not runs.any((RunState.NEW, *ACTIVE))
+        # With jobs of ours in flight the production is not done: no need to ask.
+        idle = (
+            close
+            and not flying
+            and ctx.record.stop is None
+            and not runs.any((RunState.NEW, *ACTIVE))
+        )
         return flying, idle
 
     flying, idle = ctx.store.runs(ctx.record, load, write=False)
@@ -259,7 +273,7 @@ def reap(
             new = _fail(ctx, runs, outcome, problem)
             if new is not None:
                 result.failed[run.run] = new.value
-        return close_if_done(runs.conn, ctx.record)
+        return close and result.running == 0 and close_if_done(runs.conn, ctx.record)
 
     result.closed = ctx.store.runs(ctx.record, write, write=True)
     ctx.store.after_commit(functools.partial(remove_all, delete))

@@ -97,12 +97,15 @@ def _cycle(
     staged = stage(ctx, report=say, progress=progress)
     result.staged = len(staged.staged)
     result.space_percent = staged.space_percent
-    reaped = reap(ctx, backend, report=say)
+    reaped = reap(ctx, backend, report=say, close=False)
     result.finished = len(reaped.finished)
     result.failed = len(reaped.failed)
     result.reaped = result.finished + result.failed
-    result.submitted = len(submit(ctx, backend, report=say).submitted)
-    result.open_runs = ctx.store.runs(
+    result.submitted = len(submit(ctx, backend, report=say, running=reaped.running).submitted)
+    # Runs this cycle moved or left in flight are open, without asking the database (which
+    # a dataset selection must: those runs may belong to other datasets).
+    moved = result.claimed or result.staged or result.submitted or reaped.running
+    result.open_runs = (bool(moved) and not only_datasets) or ctx.store.runs(
         ctx.record, lambda runs: runs.any(_OPEN, only_datasets=only_datasets), write=False
     )
     return result

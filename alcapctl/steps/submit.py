@@ -97,9 +97,10 @@ def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None) -> JobSpec:
     return JobSpec(name=name, script=path, jobdir=jobdir, resources=job.resources)
 
 
-def _candidates(ctx: StepContext) -> list[RunRecord]:
+def _candidates(ctx: StepContext, running: int | None) -> list[RunRecord]:
     def pick(runs: RunTable) -> list[RunRecord]:
-        room = ctx.limits.nproc - runs.count((RunState.RUNNING,), ctx.owner)
+        flying = runs.count((RunState.RUNNING,), ctx.owner) if running is None else running
+        room = ctx.limits.nproc - flying
         if room <= 0:
             return []
         return runs.select(states=(RunState.STAGED,), owner=ctx.owner, limit=room)
@@ -108,12 +109,21 @@ def _candidates(ctx: StepContext) -> list[RunRecord]:
 
 
 def submit(
-    ctx: StepContext, backend: Backend, *, dry_run: bool = False, report: Report | None = None
+    ctx: StepContext,
+    backend: Backend,
+    *,
+    dry_run: bool = False,
+    report: Report | None = None,
+    running: int | None = None,
 ) -> SubmitResult:
-    """Submit one job per staged run of this user, up to ``limits.nproc`` in flight."""
+    """Submit one job per staged run of this user, up to ``limits.nproc`` in flight.
+
+    ``running``: how many of this user's jobs a reap just left in flight, when the caller
+    knows (the run loop); counted otherwise.  A count that went stale can only be high.
+    """
     say = report or (lambda _: None)
     result = SubmitResult(dry_run=dry_run)
-    candidates = _candidates(ctx)
+    candidates = _candidates(ctx, running)
     if dry_run:
         for run in candidates:
             say(f"Would submit run: {run.run}")
