@@ -353,14 +353,33 @@ def test_abort_cancels_the_job_of_an_interrupted_submit(ctx: StepContext) -> Non
     [run] = stage(ctx, ["hang"])
     spec = _spec(ctx, rows(ctx)[run], None)  # the job directory with its intent marker
     orphan = subprocess.Popen(["/bin/sh", str(spec.script)], start_new_session=True)
-    heartbeat = spec.jobdir / "heartbeat"
-    for _ in range(100):
-        if heartbeat.exists() and heartbeat.read_text().strip():
-            break
-        time.sleep(0.05)
     result = abort(ctx, LocalBackend(ctx.workdir, cancel_grace=1))
     assert result.aborted == [run]
     assert len(result.cancelled) == 1
     assert orphan.wait(timeout=10) != 0  # killed, not finished
     assert _group_members(orphan.pid) == []
     assert rows(ctx)[run].status is RunState.NEW
+
+
+def test_find_sees_live_wrappers_and_ended_jobs(ctx: StepContext, backend: CountingBackend) -> None:
+    """Adoption after an interrupted submit: a live job by its wrapper's command line (not
+    its payload's, a fork with the same one), an ended job by its exit file."""
+    import subprocess
+
+    from alcapctl.batch.local import process_start
+    from alcapctl.steps.submit import _spec
+
+    hang, ok, never = stage(ctx, ["hang", "ok", "ok"])
+    specs = [_spec(ctx, rows(ctx)[run], None) for run in (hang, ok, never)]
+    live = subprocess.Popen(["/bin/sh", str(specs[0].script)], start_new_session=True)
+    ended = subprocess.Popen(["/bin/sh", str(specs[1].script)], start_new_session=True)
+    assert ended.wait(timeout=30) == 0
+    ran = ctx.settings.data / "ran.txt"
+    for _ in range(200):  # until the hanging payload runs, forked from the wrapper
+        if ran.exists() and f"run {hang:05d}" in ran.read_text():
+            break
+        time.sleep(0.05)
+    found = backend.find([spec.name for spec in specs])
+    assert found == {specs[0].name: f"{live.pid}-{process_start(live.pid)}", specs[1].name: "0-0"}
+    backend.cancel([found[specs[0].name]])
+    assert live.wait(timeout=10) != 0

@@ -83,7 +83,10 @@ def test_exit_code_is_the_payload(
     jobdir, proc = _run(tmp_path, command, heartbeat)
     assert proc.wait(timeout=30) == code
     assert read_exit(jobdir) == code
-    assert int((jobdir / HEARTBEAT_FILE).read_text()) == proc.pid
+    if heartbeat is None:  # the local backend finds its wrappers in /proc
+        assert not (jobdir / HEARTBEAT_FILE).exists()
+    else:
+        assert int((jobdir / HEARTBEAT_FILE).read_text()) == proc.pid
     if code == 0:
         assert (tmp_path / "tree/v4/tree02091.root").read_text() == "raw\n"
         assert (tmp_path / "log/v4/alcapana.run02091.out").read_text() == "ok\n"

@@ -20,44 +20,49 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from alcapctl.batch.base import Backend, JobInfo, JobSpec, JobState
-from alcapctl.batch.wrapper import EXIT_FILE, HEARTBEAT_FILE, job_dir
+from alcapctl.batch.wrapper import EXIT_FILE, SCRIPT_FILE, job_dir
 
 __all__ = ["LocalBackend", "process_start"]
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        return ""
-
-
-def _started(jobdir: Path) -> str | None:
-    """The id of the job started in ``jobdir``, read from what its wrapper wrote.
-
-    The wrapper writes its PID into the heartbeat file as its first act (and keeps it
-    there), its exit code last, milliseconds after the spawn; a submit that died after
-    the spawn is followed by the next one a process start-up later, so a job that was
-    spawned has left this trace by then.
-    """
-    pid = _read(jobdir / HEARTBEAT_FILE)
-    if pid.isdigit():
-        return f"{pid}-{process_start(int(pid)) or 0}"
-    return "0-0" if (jobdir / EXIT_FILE).exists() else None
-
-
-def process_start(pid: int) -> int | None:
-    """The start time of a live (not zombie) process in clock ticks, or None."""
+def _stat(pid: int) -> list[bytes] | None:
+    """Fields 3 onwards of ``/proc/<pid>/stat`` (state first), or None if there is no such
+    process.  The command name may hold spaces and parentheses: fields follow the last ')'."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             stat = fh.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    # The command name may hold spaces and parentheses: fields follow the last ')'.
-    rest = stat[stat.rindex(b")") + 2 :].split()
-    if rest[0] == b"Z":
+    return stat[stat.rindex(b")") + 2 :].split()
+
+
+def process_start(pid: int) -> int | None:
+    """The start time of a live (not zombie) process in clock ticks, or None."""
+    fields = _stat(pid)
+    if fields is None or fields[0] == b"Z":
         return None
-    return int(rest[19])
+    return int(fields[19])
+
+
+def _wrappers(scripts: dict[bytes, str]) -> dict[str, str]:
+    """Job ids of live wrappers running any of ``scripts`` (command line -> job name).
+
+    One pass over ``/proc``.  The payload, forked by the wrapper, shows the same command
+    line: the wrapper is the one that leads its session.
+    """
+    found = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                name = scripts.get(fh.read())
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        fields = _stat(int(entry.name)) if name else None
+        if name and fields and fields[0] != b"Z" and fields[3] == entry.name.encode():
+            found[name] = f"{entry.name}-{int(fields[19])}"
+    return found
 
 
 def _parse_id(job_id: str) -> tuple[int, int] | None:
@@ -67,12 +72,17 @@ def _parse_id(job_id: str) -> tuple[int, int] | None:
     return int(pid), int(start)
 
 
+def _command_line(workdir: Path, name: str) -> bytes:
+    """``/proc/<pid>/cmdline`` of the wrapper of job ``name``, as submit starts it."""
+    return f"/bin/sh\0{job_dir(workdir, name) / SCRIPT_FILE}\0".encode()
+
+
 class LocalBackend(Backend):
     """Detached processes; at most nproc of them, which the submit step enforces."""
 
     name = "local"
     instant = True
-    heartbeat = None  # poll reads /proc; the helper would cost a third of a cheap job
+    heartbeat = None  # poll and find read /proc: no heartbeat file, no helper process
 
     def __init__(self, workdir: Path, *, cancel_grace: float = 3.0) -> None:
         self.workdir = workdir
@@ -82,7 +92,7 @@ class LocalBackend(Backend):
 
     def submit(self, spec: JobSpec) -> str:
         child = subprocess.Popen(
-            ["/bin/sh", str(spec.script)],
+            ["/bin/sh", str(spec.script)],  # the command line find() looks for
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -136,12 +146,17 @@ class LocalBackend(Backend):
                 os.killpg(parsed[0], sig)
 
     def find(self, names: Sequence[str]) -> dict[str, str]:
-        """Jobs of these names started here: no scheduler remembers them, their wrappers do."""
-        found = {}
+        """Jobs of these names started here: a live wrapper, or one that wrote its exit file.
+
+        No scheduler remembers local jobs; the kernel lists their wrappers by command line
+        from the moment of the spawn.  A job that already ended is found by its exit file
+        (id ``0-0``, never alive), so that reap reads its result instead of a rerun.
+        """
+        scripts = {_command_line(self.workdir, name): name for name in names}
+        found = _wrappers(scripts)
         for name in names:
-            job_id = _started(job_dir(self.workdir, name))
-            if job_id:
-                found[name] = job_id
+            if name not in found and (job_dir(self.workdir, name) / EXIT_FILE).exists():
+                found[name] = "0-0"
         return found
 
     def wait(self, timeout: float) -> None:

@@ -1,7 +1,6 @@
 #!/bin/sh
 # alcapctl job alcap-alcapana4-02091-a1, database 0123456789abcdef (generated; edits are lost at the next attempt)
 cd /work/alcapana_v4/jobs/alcap-alcapana4-02091-a1 || exit 111
-echo $$ >heartbeat
 export DAQdir='/opt/daq dir'
 export ROOTSYS=/opt/root
 finish() { echo "$1" >exit; exit "$1"; }
