@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -11,7 +12,8 @@ from pathlib import Path
 
 from click.testing import Result
 
-from tests.conftest import run_process
+from alcapctl.store import DatasetRow, Store
+from tests.conftest import ALCAPCTL, run_process, write_toml
 
 _HOLDER = """
 import sqlite3, sys, time
@@ -53,6 +55,8 @@ def test_waits_for_a_lock_then_succeeds(
     assert result.stdout.splitlines() == ["Claimed run: 2091", "Claimed run: 2092"]
     assert "database locked by another session; waiting" in result.stderr
     assert "Traceback" not in result.stderr
+    # The wait was announced: a run loop batching cycles stops batching for a while.
+    assert Store.open(f"sqlite:///{db_path}").someone_waiting()
 
 
 def test_lock_held_too_long_exits_75_unchanged(
@@ -71,3 +75,58 @@ def test_lock_held_too_long_exits_75_unchanged(
     with exclusive_lock(db_path, 30.0):
         result = run_process("status", prod, "--lock-timeout", "0.5")
     assert result.returncode == 75
+
+
+def test_a_busy_loop_lets_a_waiting_user_in(tmp_path: Path) -> None:
+    """A loop of instant cycles batches them into long transactions; a second user who
+    waits for the lock meanwhile still gets it, well before its lock timeout."""
+    db = tmp_path / "busy.db"
+    store, _ = Store.create(f"sqlite:///{db}")
+    store.import_datasets([DatasetRow(r, "SiR2", "gold") for r in range(1, 1501)], "generated")
+    store.close()
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for run in range(1, 1501):
+        (archive / f"run{run}.mid").write_text("raw\n")
+    site = write_toml(
+        tmp_path / "busy-site.toml",
+        {
+            "database": str(db),
+            "data": str(tmp_path / "data"),
+            "backend": "local",
+            "archive": {"url": f"file://{archive}", "filename": "run{run}.mid"},
+        },
+    )
+    prod = write_toml(
+        tmp_path / "busy.toml",
+        {
+            "type": "alcapana",
+            "tag": "busy",
+            "site": str(site),
+            "limits": {"nproc": 2, "nprep": 4, "pause": 0},
+            "job": {"command": "cat {input} > {tree}"},
+            "outputs": {"odb": "", "hist": ""},
+        },
+    )
+    assert run_process("init", prod).returncode == 0
+    loop = subprocess.Popen(
+        [*ALCAPCTL, "-q", "run", str(prod)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        finished = 0
+        while finished < 20 and loop.poll() is None:
+            with sqlite3.connect(db) as conn:
+                finished = conn.execute(
+                    "SELECT count(*) FROM alcapana_v1 WHERE status = 'F'"
+                ).fetchone()[0]
+        claim = run_process(
+            "claim", prod, "-n", "1", "--lock-timeout", "30", env={"ALCAPCTL_USER": "other"}
+        )
+        assert loop.poll() is None, "the loop ended before the other user could claim"
+    finally:
+        loop.kill()
+        loop.wait()
+    assert claim.returncode == 0, claim.stderr
+    with sqlite3.connect(db) as conn:
+        users = conn.execute("SELECT DISTINCT user FROM alcapana_v1 WHERE status = 'C'").fetchall()
+    assert ("other",) in users

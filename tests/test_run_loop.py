@@ -242,11 +242,16 @@ def test_three_users_finish_one_production(
     assert len(users) >= 2  # the work really was shared
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+@pytest.mark.parametrize(
+    ("seed", "mode"),
+    # "pause" jobs take 0.3 s; "ok" jobs end at once, so that the loop batches cycles
+    # into one transaction and a kill drops several cycles' work at a time.
+    [(1, "pause"), (2, "pause"), (3, "pause"), (4, "pause"), (5, "ok"), (6, "ok")],
+)
 def test_kill_9_then_a_new_run_finishes(
-    tmp_path: Path, make_production: Callable[..., Path], seed: int
+    tmp_path: Path, make_production: Callable[..., Path], seed: int, mode: str
 ) -> None:
-    url = _file_archive(tmp_path, dict.fromkeys(GOLD_RUNS, "pause"))
+    url = _file_archive(tmp_path, dict.fromkeys(GOLD_RUNS, mode))
     prod = _production(tmp_path, make_production, url, nproc=3, nprep=2)
     _init(prod)
     rng = random.Random(seed)
@@ -256,7 +261,7 @@ def test_kill_9_then_a_new_run_finishes(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(0.2, 1.5))
+        time.sleep(rng.uniform(0.2, 1.5) if mode == "pause" else rng.uniform(0.3, 0.6))
         proc.kill()
         proc.wait()
     done = run_process("-q", "run", prod)

@@ -35,11 +35,14 @@ def claim(
     *,
     dry_run: bool = False,
     release: bool = True,
+    when_short: bool = False,
 ) -> tuple[list[int], list[RunRecord]]:
     """Claim up to ``n`` runs (default: fill nproc + nprep); (claimed, released stale).
 
     With ``release`` (the default) claims whose lease expired are released first; the
-    run loop asks for that once a minute rather than every cycle.
+    run loop asks for that once a minute rather than every cycle.  With ``when_short``
+    runs are claimed only once those held no longer fill the free job slots, so that
+    claims (and stagings) come nprep at a time rather than one per cycle.
     """
     ctx.store.validate_datasets(tuple(only_datasets))
     cutoff = lease_cutoff(ctx.limits.lease)
@@ -47,6 +50,8 @@ def claim(
     def step(runs: RunTable) -> tuple[list[int], list[RunRecord]]:
         released = runs.release_stale(cutoff) if release and not dry_run else []
         count = wanted(ctx, runs) if n is None else n
+        if when_short and count < ctx.limits.nprep:  # nproc + nprep - held < nprep
+            count = 0
         if dry_run:
             return [r.run for r in _preview(runs, count, only_datasets)], released
         return runs.claim(count, ctx.owner, only_datasets), released

@@ -34,6 +34,10 @@ __all__ = ["CycleResult", "LoopObserver", "RunSummary", "run_production"]
 log = structlog.get_logger("alcapctl.run")
 
 _IDLE_WAIT = 0.2  # seconds an idle cycle waits when pause is 0
+# Instant cycles that keep finding work share one transaction for up to this many seconds:
+# a commit costs as much as a cycle, and the lock is not held for longer than a slow step.
+_BATCH_WINDOW = 0.05
+_YIELD = 0.05  # seconds without the lock after each cycle while another session waits for it
 _OPEN = (RunState.NEW, *ACTIVE)
 
 
@@ -45,8 +49,25 @@ class CycleResult:
     claimed: int = 0
     staged: int = 0
     submitted: int = 0
+    in_flight: int = 0  # this user's jobs left running
     open_runs: bool = True  # some selected run is not yet F or X, anyone's
     space_percent: float | None = None  # of the data file system, when staging looked
+    cycles: int = 1
+
+    def then(self, later: CycleResult) -> CycleResult:
+        """This result followed by a later cycle's: counts added, states the later one's."""
+        return CycleResult(
+            reaped=self.reaped + later.reaped,
+            finished=self.finished + later.finished,
+            failed=self.failed + later.failed,
+            claimed=self.claimed + later.claimed,
+            staged=self.staged + later.staged,
+            submitted=self.submitted + later.submitted,
+            in_flight=later.in_flight,
+            open_runs=later.open_runs,
+            space_percent=later.space_percent,
+            cycles=self.cycles + later.cycles,
+        )
 
 
 @dataclass
@@ -75,40 +96,67 @@ class LoopObserver(Protocol):
     def cycle(self, ctx: StepContext, result: CycleResult) -> None: ...
 
 
-def _cycle(
-    ctx: StepContext,
-    backend: Backend,
-    only_datasets: Sequence[str],
-    say: Callable[[str], None],
-    release: bool,
-    progress: Progress | None,
-) -> CycleResult:
-    """One pass of the four steps.
+@dataclass(frozen=True)
+class _Cycle:
+    """One pass of the four steps, with what stays the same from cycle to cycle."""
 
-    Reap runs right before submit rather than first: a cycle starts when one job ends, and
-    the others that end while this cycle claims and stages are then reaped and replaced
-    in the same cycle, instead of the loop settling into one job per cycle.
-    """
-    result = CycleResult()
-    claimed, _ = claim(ctx, None, only_datasets, release=release)
-    for run in claimed:
-        say(f"Claimed run: {run}")
-    result.claimed = len(claimed)
-    staged = stage(ctx, report=say, progress=progress)
-    result.staged = len(staged.staged)
-    result.space_percent = staged.space_percent
-    reaped = reap(ctx, backend, report=say, close=False)
-    result.finished = len(reaped.finished)
-    result.failed = len(reaped.failed)
-    result.reaped = result.finished + result.failed
-    result.submitted = len(submit(ctx, backend, report=say, running=reaped.running).submitted)
-    # Runs this cycle moved or left in flight are open, without asking the database (which
-    # a dataset selection must: those runs may belong to other datasets).
-    moved = result.claimed or result.staged or result.submitted or reaped.running
-    result.open_runs = (bool(moved) and not only_datasets) or ctx.store.runs(
-        ctx.record, lambda runs: runs.any(_OPEN, only_datasets=only_datasets), write=False
-    )
-    return result
+    ctx: StepContext
+    backend: Backend
+    only_datasets: Sequence[str]
+    say: Callable[[str], None]
+    progress: Progress | None
+    instant: bool  # the whole cycle is one transaction (see _instant)
+
+    def __call__(self, release: bool) -> CycleResult:
+        """Reap runs right before submit rather than first: a cycle starts when one job
+        ends, and the others that end while this cycle claims and stages are then reaped
+        and replaced in the same cycle, instead of the loop settling into one job per cycle.
+        When cycles are instant, runs are claimed only once those held run short, so that
+        claim and stage do real work every few cycles rather than a little at each.
+        """
+        ctx, backend, say, only_datasets = self.ctx, self.backend, self.say, self.only_datasets
+        result = CycleResult()
+        claimed, _ = claim(ctx, None, only_datasets, release=release, when_short=self.instant)
+        for run in claimed:
+            say(f"Claimed run: {run}")
+        result.claimed = len(claimed)
+        staged = stage(ctx, report=say, progress=self.progress)
+        result.staged = len(staged.staged)
+        result.space_percent = staged.space_percent
+        reaped = reap(ctx, backend, report=say, close=False)
+        result.finished = len(reaped.finished)
+        result.failed = len(reaped.failed)
+        result.reaped = result.finished + result.failed
+        submitted = submit(ctx, backend, report=say, running=reaped.running).submitted
+        result.submitted = len(submitted)
+        result.in_flight = reaped.running + result.submitted
+        # Runs this cycle moved or left in flight are open, without asking the database
+        # (which a dataset selection must: those runs may belong to other datasets).
+        moved = result.claimed or result.staged or result.submitted or reaped.running
+        result.open_runs = (bool(moved) and not only_datasets) or ctx.store.runs(
+            ctx.record, lambda runs: runs.any(_OPEN, only_datasets=only_datasets), write=False
+        )
+        return result
+
+    def batch(self, release: bool) -> CycleResult:
+        """Cycles in the caller's transaction while they find work, for ``_BATCH_WINDOW``.
+
+        Between two cycles the loop waits for a job to end, as it would between
+        transactions.  It stops batching when a cycle found nothing to do, no job is left
+        to wait for, or another session announced that it waits for the lock.
+        """
+        deadline = time.monotonic() + _BATCH_WINDOW
+        result = self(release)
+        while (
+            (result.reaped or result.submitted)
+            and result.in_flight
+            and result.open_runs
+            and time.monotonic() < deadline
+            and not self.ctx.store.someone_waiting()
+        ):
+            self.backend.wait(deadline - time.monotonic())
+            result = result.then(self(release=False))
+        return result
 
 
 def _instant(ctx: StepContext, backend: Backend) -> bool:
@@ -146,6 +194,7 @@ def run_production(
     summary = RunSummary()
     pause = ctx.limits.pause
     instant = _instant(ctx, backend)
+    cycle = _Cycle(ctx, backend, only_datasets, say, progress, instant)
     last_lease = last_release = time.monotonic()
     upkeep = min(60.0, ctx.limits.lease / 4)  # seconds between lease renewals and releases
     try:
@@ -154,11 +203,11 @@ def run_production(
                 release = summary.cycles == 0 or time.monotonic() - last_release > upkeep
                 if release:
                     last_release = time.monotonic()
-                cycle = functools.partial(
-                    _cycle, ctx, backend, only_datasets, say, release, progress
-                )
-                result = ctx.store.one_transaction(cycle) if instant else cycle()
-                summary.cycles += 1
+                if instant:
+                    result = ctx.store.one_transaction(functools.partial(cycle.batch, release))
+                else:
+                    result = cycle(release)
+                summary.cycles += result.cycles
                 summary.finished += result.finished
                 summary.failed += result.failed
                 if observer:
@@ -168,6 +217,8 @@ def run_production(
                 if time.monotonic() - last_lease > upkeep:
                     ctx.store.runs(ctx.record, lambda t: t.renew_lease(ctx.owner), write=True)
                     last_lease = time.monotonic()
+                if instant and ctx.store.someone_waiting():
+                    time.sleep(_YIELD)  # back-to-back transactions would starve the waiter
                 # Every step ran: only an ended job can bring new work before the pause is
                 # over, and the local backend's wait returns the moment one does.
                 backend.wait(pause or _IDLE_WAIT)

@@ -88,6 +88,10 @@ class Store:
         else:
             self._after.append(action)
 
+    def someone_waiting(self) -> bool:
+        """True while another session announces that it waits for the write lock."""
+        return self.db.someone_waiting()
+
     def one_transaction(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` with every read and write of this store inside ONE write transaction.
 

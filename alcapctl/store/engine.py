@@ -8,6 +8,7 @@ transaction is a function so that a lock error can re-run it whole.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sqlite3
 import time
@@ -28,6 +29,10 @@ T = TypeVar("T")
 log = structlog.get_logger("alcapctl.store")
 
 _DRIVER_BUSY_TIMEOUT = 0.25  # seconds the sqlite3 driver waits by itself before we take over
+# A session that waits for the lock touches this file next to the database, so that a run
+# loop batching several cycles into one transaction stops batching for a while.
+WAITING_SUFFIX = "-waiting"
+_WAITING_RECENT = 1.0  # seconds a touch of the file counts as someone waiting
 _SAY_WAITING_AFTER = 1.0  # ordinary contention is silent; a held lock is announced
 _MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 
@@ -62,6 +67,7 @@ class _LockWaiter:
 
     def wait(self) -> None:
         db = self.db
+        db.announce_waiting()
         now = time.monotonic()
         if now >= self.deadline:
             raise LockTimeout(
@@ -93,6 +99,26 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.path is not None
+
+    @property
+    def _waiting_file(self) -> Path | None:
+        return None if self.path is None else self.path.with_name(self.path.name + WAITING_SUFFIX)
+
+    def announce_waiting(self) -> None:
+        """Tell lock holders that this session waits (best effort: a read-only directory
+        only loses the hint)."""
+        marker = self._waiting_file
+        if marker is not None:
+            with contextlib.suppress(OSError):
+                marker.touch()
+
+    def someone_waiting(self) -> bool:
+        """True if a session announced in the last few seconds that it waits for the lock."""
+        marker = self._waiting_file
+        try:
+            return marker is not None and time.time() - marker.stat().st_mtime < _WAITING_RECENT
+        except OSError:
+            return False
 
     def _engine(self, create: bool) -> Engine:
         path = self.path
