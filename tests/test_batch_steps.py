@@ -216,6 +216,26 @@ def test_pid_reuse_guard(backend: CountingBackend) -> None:
     assert states[f"{me}-{start + 1}"].state.value == "gone"  # same PID, another process
 
 
+def test_job_ids_carry_the_kernels_start_time(tmp_path: Path) -> None:
+    """Submit reads the start time from the clock when no tick passed during the spawn;
+    every id must still match /proc, as another process checking the job will read it."""
+    from alcapctl.batch.base import JobSpec
+    from alcapctl.batch.local import process_start
+
+    script = tmp_path / "job.sh"
+    script.write_text("exec sleep 30\n")
+    backend = LocalBackend(tmp_path, cancel_grace=1)
+    ids = [backend.submit(JobSpec("job", script, tmp_path)) for _ in range(50)]
+    try:
+        for job_id in ids:
+            pid, start = (int(part) for part in job_id.split("-"))
+            assert process_start(pid) == start
+        other = LocalBackend(tmp_path)  # no children of its own: it must read /proc
+        assert {info.state for info in other.poll(ids).values()} == {JobState.RUNNING}
+    finally:
+        backend.cancel(ids)
+
+
 def test_output_clash_refused_unless_own_attempt(
     ctx: StepContext, backend: CountingBackend
 ) -> None:

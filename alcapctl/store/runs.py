@@ -227,18 +227,31 @@ class RunTable:
         if n <= 0:
             return []
         t = self.table
-        candidates = select(t.c.run).where(t.c.status == RunState.NEW.value)
+
+        def build() -> Executable:
+            candidates = select(t.c.run).where(t.c.status == RunState.NEW.value)
+            if only_datasets:
+                chosen = datasets.c.dataset.in_(bindparam("datasets", expanding=True))
+                candidates = candidates.where(t.c.run.in_(select(datasets.c.run).where(chosen)))
+            candidates = candidates.order_by(t.c.run).limit(bindparam("n"))
+            return (
+                update(t)
+                .where(t.c.status == RunState.NEW.value, t.c.run.in_(candidates.scalar_subquery()))
+                .values(
+                    status="C",
+                    user=bindparam("c_user"),
+                    host=bindparam("c_host"),
+                    claimed=bindparam("c_now"),
+                    lease=bindparam("c_now"),
+                )
+                .returning(t.c.run)
+            )
+
+        stmt = _statement(t, "claim", (bool(only_datasets),), build)
+        params = {"n": n, "c_user": owner[0], "c_host": owner[1], "c_now": self.now}
         if only_datasets:
-            members = select(datasets.c.run).where(datasets.c.dataset.in_(list(only_datasets)))
-            candidates = candidates.where(t.c.run.in_(members))
-        candidates = candidates.order_by(t.c.run).limit(n)
-        stmt = (
-            update(t)
-            .where(t.c.status == RunState.NEW.value, t.c.run.in_(candidates.scalar_subquery()))
-            .values(status="C", user=owner[0], host=owner[1], claimed=self.now, lease=self.now)
-            .returning(t.c.run)
-        )
-        return sorted(int(r) for r in self.conn.execute(stmt).scalars())
+            params["datasets"] = list(only_datasets)
+        return sorted(int(r) for r in self.conn.execute(stmt, params).scalars())
 
     def move(
         self,
@@ -254,21 +267,24 @@ class RunTable:
             return []
         t = self.table
         names = tuple(sorted(values))
+        one = len(runs) == 1  # the loop's usual case: a plain parameter needs no expanding
 
         def build() -> Executable:
+            chosen = (
+                t.c.run == bindparam("one_run")
+                if one
+                else t.c.run.in_(bindparam("runs", expanding=True))
+            )
             return (
                 update(t)
-                .where(
-                    t.c.run.in_(bindparam("runs", expanding=True)),
-                    t.c.status == old.value,
-                    *self._owned(owner),
-                )
+                .where(chosen, t.c.status == old.value, *self._owned(owner))
                 .values(status=new.value, **{k: bindparam(f"set_{k}") for k in names})
                 .returning(t.c.run)
             )
 
-        stmt = _statement(t, "move", (old, new, owner is not None, names), build)
-        params = {"runs": list(runs), **self._owner(owner)}
+        stmt = _statement(t, "move", (old, new, owner is not None, names, one), build)
+        params: dict[str, Any] = {"one_run": runs[0]} if one else {"runs": list(runs)}
+        params.update(self._owner(owner))
         params.update({f"set_{k}": v for k, v in values.items()})
         return sorted(int(r) for r in self.conn.execute(stmt, params).scalars())
 
