@@ -206,8 +206,9 @@ class LocalBackend(Backend):
                 except (OSError, AttributeError):
                     continue
                 fds.append(fd)
-                # Opened first, checked second: the pidfd cannot follow a reused PID.
-                if process_start(parsed[0]) != parsed[1]:
+                # Opened first, checked second: the pidfd cannot follow a reused PID.  (An
+                # unreaped child keeps its PID, and /proc would make us wait for its exec.)
+                if parsed[0] not in self._children and process_start(parsed[0]) != parsed[1]:
                     return True
             if not fds:
                 return False

@@ -8,6 +8,7 @@ expects (``WHERE run=? AND status=?``) so two processes can never both win.
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -24,8 +25,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from alcapctl.clock import now_iso
 from alcapctl.config import OUTPUT_NAMES
@@ -413,7 +412,9 @@ class RunTable:
     def put_blob(self, content: str) -> str:
         """Store a large text once, keyed by its sha256; returns the key."""
         digest = hashlib.sha256(content.encode()).hexdigest()
-        dialect_insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        # INSERT ... ON CONFLICT is dialect-specific; PostgreSQL's costs 17 ms to import.
+        dialect = "postgresql" if self.conn.dialect.name == "postgresql" else "sqlite"
+        dialect_insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
         stmt = dialect_insert(blobs).values(sha256=digest, content=content)
         self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["sha256"]))
         return digest
