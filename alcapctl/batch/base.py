@@ -96,3 +96,6 @@ class Backend(ABC):
     def wait(self, timeout: float) -> None:
         """Block until a job may have ended or ``timeout`` seconds passed."""
         time.sleep(timeout)
+
+    def settled(self, job_ids: Sequence[str]) -> None:  # noqa: B027 (optional hook)
+        """The reap step read these jobs' results: ``wait`` need not wake for their end."""

@@ -98,6 +98,7 @@ class LocalBackend(Backend):
         self.cancel_grace = cancel_grace
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._running: set[str] = set()  # ids seen alive at the last poll, for wait()
+        self._settled: set[int] = set()  # children whose results reap already read
 
     def submit(self, spec: JobSpec) -> str:
         before = _boot_tick()
@@ -127,6 +128,7 @@ class LocalBackend(Backend):
             if child.poll() is None:
                 return True
             del self._children[pid]
+            self._settled.discard(pid)
             return False
         return process_start(pid) == start
 
@@ -174,11 +176,18 @@ class LocalBackend(Backend):
                 found[name] = "0-0"
         return found
 
+    def settled(self, job_ids: Sequence[str]) -> None:
+        for job_id in job_ids:
+            self._running.discard(job_id)
+            parsed = _parse_id(job_id)
+            if parsed is not None and parsed[0] in self._children:
+                self._settled.add(parsed[0])
+
     def wait(self, timeout: float) -> None:
         """Sleep until one of the jobs seen running ends, or ``timeout`` seconds.
 
-        Returns at once when one of our children ended since the last call: reap may
-        have read its exit file before the process was gone, without polling it.
+        Returns at once when one of our children ended since the last call without reap
+        having read its result (it ended after reap looked): its pidfd is gone by now.
         """
         if self._reap_children():
             return
@@ -187,11 +196,14 @@ class LocalBackend(Backend):
             time.sleep(max(timeout, 0))
 
     def _reap_children(self) -> bool:
-        """Collect our children that ended (no zombies left behind); True if any had."""
-        ended = [pid for pid, child in self._children.items() if child.poll() is not None]
+        """Collect our children that ended (no zombies left behind); True if any of them
+        had not been settled by reap."""
+        ended = {pid for pid, child in self._children.items() if child.poll() is not None}
         for pid in ended:
             del self._children[pid]
-        return bool(ended)
+        unseen = ended - self._settled
+        self._settled -= ended
+        return bool(unseen)
 
     def _wait_for(self, job_ids: Sequence[str], timeout: float) -> bool:
         """Block on pidfds of the given jobs; False when none could be watched."""

@@ -247,6 +247,7 @@ def reap(
         outcomes += _settle(ctx, backend, pending, result)
     if not outcomes and not idle:
         return result
+    backend.settled([o.run.job_id for o in outcomes if o.run.job_id])
     succeeded = any(o.exit_code == 0 for o in outcomes)
     delete: list[Path] = []
 
