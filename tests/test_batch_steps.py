@@ -403,3 +403,18 @@ def test_find_sees_live_wrappers_and_ended_jobs(ctx: StepContext, backend: Count
     assert found == {specs[0].name: f"{live.pid}-{process_start(live.pid)}", specs[1].name: "0-0"}
     backend.cancel([found[specs[0].name]])
     assert live.wait(timeout=10) != 0
+
+
+def test_wait_does_not_wake_for_jobs_reap_settled(
+    ctx: StepContext, backend: CountingBackend
+) -> None:
+    """A job whose exit file reap read may end after reap: its end is no news to wait."""
+    first, second = stage(ctx, ["ok", "ok"])
+    submit(ctx, backend)
+    wait_for_jobs(ctx, backend, [first, second])
+    reap(ctx, backend)  # settles both
+    assert {rows(ctx)[run].status for run in (first, second)} == {F}
+    for child in list(backend._children.values()):
+        child.wait(timeout=30)
+    assert not backend._reap_children()  # nothing unseen ended: wait would sleep
+    assert not backend._children  # and no zombie is left behind
