@@ -125,6 +125,9 @@ def measure(
             root = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
             try:
                 go = tools[name](root, runs)
+                # Every tool starts on a quiet disk: the set-up's files (and the previous
+                # tool's deletions, discards on this machine) are written out first.
+                os.sync()
                 start = time.perf_counter()
                 go()
                 times[name].append(time.perf_counter() - start)
