@@ -27,6 +27,7 @@ case $mode in
   slow) sleep 60 ;;
   pause) sleep 0.3 ;;
   flaky) [ -e "$2.tried" ] || { : >"$2.tried"; echo "flaky crash" >&2; exit 3; } ;;
+  vanish) [ -e "$2.tried" ] || { : >"$2.tried"; rm -f "$1"; exit 3; } ;;
 esac
 cat "$1" >"$2"
 cp "$2" "$3"
@@ -132,6 +133,22 @@ def test_failed_attempt_then_success_is_shown(
     assert "flaky crash" in attempt["reason"]
     table = run_process("status", prod).stdout
     assert "failed attempts, retried" in table
+
+
+def test_attempt_that_lost_its_input_is_staged_again(
+    tmp_path: Path, make_production: Callable[..., Path]
+) -> None:
+    """A failed attempt whose input is gone goes back to C: the loop, which stages only
+    while it may hold C runs, must fetch that input again."""
+    last = GOLD_RUNS[-1]  # claimed last: no later claim would stage it by the way
+    url = _file_archive(tmp_path, {last: "vanish"})
+    prod = _production(tmp_path, make_production, url)
+    _init(prod)
+    done = run_process("run", prod, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"Failed run: {last} -> C" in done.stdout
+    assert {status for status, _, _ in _rows(tmp_path).values()} == {"F"}
+    assert _ran(tmp_path)[last] == 2
 
 
 def test_always_failing_job_ends_x_and_exit_1(

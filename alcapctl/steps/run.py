@@ -65,7 +65,9 @@ class CycleResult:
             submitted=self.submitted + later.submitted,
             in_flight=later.in_flight,
             open_runs=later.open_runs,
-            space_percent=later.space_percent,
+            space_percent=self.space_percent
+            if later.space_percent is None
+            else later.space_percent,
             cycles=self.cycles + later.cycles,
         )
 
@@ -96,9 +98,9 @@ class LoopObserver(Protocol):
     def cycle(self, ctx: StepContext, result: CycleResult) -> None: ...
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Cycle:
-    """One pass of the four steps, with what stays the same from cycle to cycle."""
+    """One pass of the four steps, with what carries over from cycle to cycle."""
 
     ctx: StepContext
     backend: Backend
@@ -106,6 +108,10 @@ class _Cycle:
     say: Callable[[str], None]
     progress: Progress | None
     instant: bool  # the whole cycle is one transaction (see _instant)
+    # Whether this user may have runs in C.  This process makes them (claims, and attempts
+    # failed for want of their input); a cycle that finds nothing to do looks anyway, for
+    # those a hand-run reap made.  Staging is skipped, a query saved, while there are none.
+    claimed_waiting: bool = True
 
     def __call__(self, release: bool) -> CycleResult:
         """Reap runs right before submit rather than first: a cycle starts when one job
@@ -120,16 +126,22 @@ class _Cycle:
         for run in claimed:
             say(f"Claimed run: {run}")
         result.claimed = len(claimed)
-        staged = stage(ctx, report=say, progress=self.progress)
-        result.staged = len(staged.staged)
-        result.space_percent = staged.space_percent
+        if claimed or self.claimed_waiting:
+            staged = stage(ctx, report=say, progress=self.progress)
+            result.staged = len(staged.staged)
+            result.space_percent = staged.space_percent
+            self.claimed_waiting = staged.left > 0
         reaped = reap(ctx, backend, report=say, close=False)
+        if RunState.CLAIMED.value in reaped.failed.values():
+            self.claimed_waiting = True
         result.finished = len(reaped.finished)
         result.failed = len(reaped.failed)
         result.reaped = result.finished + result.failed
         submitted = submit(ctx, backend, report=say, running=reaped.running).submitted
         result.submitted = len(submitted)
         result.in_flight = reaped.running + result.submitted
+        if not (result.claimed or result.staged or result.reaped or result.submitted):
+            self.claimed_waiting = True
         # Runs this cycle moved or left in flight are open, without asking the database
         # (which a dataset selection must: those runs may belong to other datasets).
         moved = result.claimed or result.staged or result.submitted or reaped.running

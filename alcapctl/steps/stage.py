@@ -50,6 +50,12 @@ class StageResult:
     space_percent: float | None = None
     unavailable: str | None = None  # the archive could not be reached; nothing counted
     dry_run: bool = False
+    claimed: int = 0  # this user's C runs when the step began
+
+    @property
+    def left(self) -> int:
+        """This user's runs still waiting in C (as far as this step knows)."""
+        return self.claimed - len(self.staged) - len(self.exhausted)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -88,7 +94,7 @@ def stage(
     """Stage inputs of this user's claimed runs until ``nprep`` are ready; see the module."""
     say = report or _silent
     plan = ctx.store.runs(ctx.record, lambda runs: _plan(ctx, runs), write=False)
-    result = StageResult(dry_run=dry_run)
+    result = StageResult(dry_run=dry_run, claimed=len(plan.claimed))
     if not plan.claimed:
         return result
     archive = open_archive(ctx)

@@ -112,8 +112,9 @@ def test_ftp_staging_until_nprep(served: FtpServer, production: Callable[..., St
         assert path == ctx.staging_dir / f"run{run:05d}.mid"
         assert path.read_bytes() == raw(run)
     assert sorted(os.listdir(ctx.staging_dir)) == ["run02091.mid", "run02092.mid"]
-    # nprep inputs are ready: the next call has nothing to do.
-    assert stage(ctx) == StageResult()
+    # nprep inputs are ready: the next call has nothing to do; run 2093 waits in C.
+    again = stage(ctx)
+    assert again == StageResult(claimed=1) and again.left == 1
 
 
 def test_parallel_transfers_in_threads(
