@@ -24,6 +24,8 @@ class StepContext:
     _outputs: dict[int, dict[str, Path]] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
+    # directory -> whether it lies in the staging directory, symlinks resolved
+    _staging: dict[str, bool] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def prod(self) -> Production:
@@ -47,6 +49,16 @@ class StepContext:
     def staging_dir(self) -> Path:
         """Where this production's raw inputs are staged; only files here are ever deleted."""
         return self.settings.staging / self.record.name
+
+    def is_staged(self, path: Path) -> bool:
+        """Whether ``path`` lies in this production's staging directory: only such raw
+        inputs are ever deleted.  Its directory is resolved once (a dozen system calls)."""
+        folder = str(path.parent)
+        inside = self._staging.get(folder)
+        if inside is None:
+            inside = path.parent.resolve().is_relative_to(self.staging_dir.resolve())
+            self._staging[folder] = inside
+        return inside
 
     def fields(self, run: int) -> dict[str, Any]:
         """Values every template may use for ``run``."""

@@ -312,5 +312,5 @@ def _staged_input(ctx: StepContext, run: RunRecord) -> list[Path]:
     """The run's raw input, if it was staged for this production (never a base tree)."""
     if not run.input:
         return []
-    path = Path(run.input).resolve()
-    return [path] if path.is_relative_to(ctx.staging_dir.resolve()) else []
+    path = Path(run.input)  # unlinked as it is: a symbolic link there goes, not its target
+    return [path] if ctx.is_staged(path) else []
