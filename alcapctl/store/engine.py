@@ -31,7 +31,7 @@ log = structlog.get_logger("alcapctl.store")
 _DRIVER_BUSY_TIMEOUT = 0.25  # seconds the sqlite3 driver waits by itself before we take over
 # A session that waits for the lock touches this file next to the database, so that a run
 # loop batching several cycles into one transaction stops batching for a while.
-WAITING_SUFFIX = "-waiting"
+_WAITING_SUFFIX = "-waiting"
 _WAITING_RECENT = 1.0  # seconds a touch of the file counts as someone waiting
 _SAY_WAITING_AFTER = 1.0  # ordinary contention is silent; a held lock is announced
 _MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
@@ -67,7 +67,6 @@ class _LockWaiter:
 
     def wait(self) -> None:
         db = self.db
-        db.announce_waiting()
         now = time.monotonic()
         if now >= self.deadline:
             raise LockTimeout(
@@ -95,28 +94,27 @@ class Database:
         self.path = sqlite_path(url)
         self.engine = self._engine(create)
         self.waiting_said = False
+        self._waiting_file = None if self.path is None else Path(f"{self.path}{_WAITING_SUFFIX}")
 
     @property
     def is_sqlite(self) -> bool:
         return self.path is not None
 
-    @property
-    def _waiting_file(self) -> Path | None:
-        return None if self.path is None else self.path.with_name(self.path.name + WAITING_SUFFIX)
-
-    def announce_waiting(self) -> None:
-        """Tell lock holders that this session waits (best effort: a read-only directory
-        only loses the hint)."""
-        marker = self._waiting_file
-        if marker is not None:
+    def _announce_waiting(self) -> None:
+        """Tell lock holders that this session waits to begin (best effort: a read-only
+        directory only loses the hint).  A COMMIT waiting for readers does not: readers
+        leave by themselves."""
+        if self._waiting_file is not None:
             with contextlib.suppress(OSError):
-                marker.touch()
+                self._waiting_file.touch()
 
     def someone_waiting(self) -> bool:
-        """True if a session announced in the last few seconds that it waits for the lock."""
-        marker = self._waiting_file
+        """True if a session announced in the last second that it waits for the lock."""
         try:
-            return marker is not None and time.time() - marker.stat().st_mtime < _WAITING_RECENT
+            return (
+                self._waiting_file is not None
+                and time.time() - self._waiting_file.stat().st_mtime < _WAITING_RECENT
+            )
         except OSError:
             return False
 
@@ -178,6 +176,7 @@ class Database:
             except OperationalError as exc:
                 if not _is_lock_error(exc):
                     raise self._translate(exc) from None
+                self._announce_waiting()
                 waiter.wait()
             except DBAPIError as exc:
                 raise self._translate(exc) from None
