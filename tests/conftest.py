@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -53,6 +54,11 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+def digest(path: Path) -> str:
+    """The sha256 of a file's bytes: to show a command left it unchanged."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def write_toml(path: Path, content: dict[str, Any]) -> Path:

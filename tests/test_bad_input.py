@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
-from tests.conftest import write_toml
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+from tests.conftest import digest, write_toml
 
 
 @pytest.fixture
 def unchanged(db_path: Path):  # type: ignore[no-untyped-def]
-    before = _digest(db_path)
+    before = digest(db_path)
     yield
-    assert _digest(db_path) == before, "the database changed"
+    assert digest(db_path) == before, "the database changed"
 
 
 BASE = {"type": "alcapana", "tag": "t", "job": {"command": "true"}}
@@ -110,12 +105,12 @@ def test_unknown_dataset(
 ) -> None:
     prod = make_production()
     assert run_cli("init", prod).exit_code == 0
-    before = _digest(db_path)
+    before = digest(db_path)
     result = run_cli("claim", prod, "--dataset", "SiR3")
     assert result.exit_code == 2
     assert "unknown dataset(s) SiR3" in result.stderr
     assert "valid datasets: Al100, Common, SiR2" in result.stderr
-    assert _digest(db_path) == before
+    assert digest(db_path) == before
     bad = make_production("bad.toml", datasets=["Al50"])
     result = run_cli("init", bad)
     assert result.exit_code == 2
@@ -126,11 +121,11 @@ def test_conflicting_init_is_refused(
     run_cli: Callable[..., Result], make_production: Callable[..., Path], db_path: Path
 ) -> None:
     assert run_cli("init", make_production(version=4)).exit_code == 0
-    before = _digest(db_path)
+    before = digest(db_path)
     result = run_cli("init", make_production("other.toml", version=4, tag="other_tag"))
     assert result.exit_code == 2
     assert "alcapana_v4 exists with tag 'alcapana_test'" in result.stderr
-    assert _digest(db_path) == before
+    assert digest(db_path) == before
 
 
 def test_rootana_without_base_production(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 from click.testing import Result
 
 from alcapctl.store import DatasetRow, Store
-from tests.conftest import ALCAPCTL, run_process, write_toml
+from tests.conftest import ALCAPCTL, digest, run_process, write_toml
 
 _HOLDER = """
 import sqlite3, sys, time
@@ -40,10 +39,6 @@ def exclusive_lock(db: Path, seconds: float) -> Iterator[subprocess.Popen[str]]:
         holder.wait()
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_waits_for_a_lock_then_succeeds(
     run_cli: Callable[..., Result], make_production: Callable[..., Path], db_path: Path
 ) -> None:
@@ -56,7 +51,9 @@ def test_waits_for_a_lock_then_succeeds(
     assert "database locked by another session; waiting" in result.stderr
     assert "Traceback" not in result.stderr
     # The wait was announced: a run loop batching cycles stops batching for a while.
-    assert Store.open(f"sqlite:///{db_path}").someone_waiting()
+    store = Store.open(f"sqlite:///{db_path}")
+    assert store.someone_waiting()
+    store.close()
 
 
 def test_lock_held_too_long_exits_75_unchanged(
@@ -64,13 +61,13 @@ def test_lock_held_too_long_exits_75_unchanged(
 ) -> None:
     prod = make_production()
     assert run_cli("init", prod).exit_code == 0
-    before = _digest(db_path)
+    before = digest(db_path)
     with exclusive_lock(db_path, 30.0):
         result = run_process("claim", prod, "-n", "2", "--lock-timeout", "1")
     assert result.returncode == 75, result.stderr
     assert "held the database lock for more than 1 s; nothing was changed" in result.stderr
     assert "Traceback" not in result.stderr
-    assert _digest(db_path) == before
+    assert digest(db_path) == before
     # Reads wait the same way.
     with exclusive_lock(db_path, 30.0):
         result = run_process("status", prod, "--lock-timeout", "0.5")
