@@ -28,7 +28,7 @@ from alcapctl.steps.context import StepContext
 from alcapctl.store import RunRecord, RunTable
 from alcapctl.store.productions import close_if_done
 
-__all__ = ["ReapResult", "reap"]
+__all__ = ["ReapResult", "Settled", "reap", "settle"]
 
 log = structlog.get_logger("alcapctl.reap")
 
@@ -209,19 +209,76 @@ def _modules_sha(ctx: StepContext, runs: RunTable) -> str | None:
     return sha
 
 
-def reap(
-    ctx: StepContext,
-    backend: Backend,
-    *,
-    report: Callable[[str], None] | None = None,
-    close: bool = True,
-) -> ReapResult:
-    """Settle this user's R runs whose jobs ended; one poll, one transaction.
+@dataclass
+class Settled:
+    """Jobs found ended by one look (``settle``), not yet recorded in the database.
+
+    The run loop submits into the slots they freed before it records them: the next job
+    starts a database transaction sooner.
+    """
+
+    ctx: StepContext
+    backend: Backend
+    outcomes: list[_Outcome]
+    result: ReapResult  # running and poll_error known; the rest filled by record()
+    idle: bool  # nothing of this user in flight, and maybe the production is done
+    close: bool
+
+    @property
+    def running(self) -> int:
+        """This user's jobs still in flight."""
+        return self.result.running
+
+    def record(self, report: Callable[[str], None] | None = None) -> ReapResult:
+        """The ended jobs' runs become F, or a failed attempt; one transaction."""
+        ctx, outcomes, result = self.ctx, self.outcomes, self.result
+        if not outcomes and not self.idle:
+            return result
+        self.backend.settled([o.run.job_id for o in outcomes if o.run.job_id])
+        succeeded = any(o.exit_code == 0 for o in outcomes)
+        delete: list[Path] = []
+
+        def write(runs: RunTable) -> bool:
+            sha = _modules_sha(ctx, runs) if succeeded else None
+            for outcome in outcomes:
+                run = outcome.run
+                problem = None if outcome.exit_code != 0 else _missing_output(ctx, run.run)
+                if outcome.exit_code == 0 and problem is None:
+                    paths = {k: str(v) for k, v in ctx.output_paths(run.run).items()}
+                    moved = runs.move(
+                        [run.run],
+                        RunState.RUNNING,
+                        RunState.FINISHED,
+                        ctx.owner,
+                        stop=runs.now,
+                        modules_sha256=sha,
+                        **paths,
+                    )
+                    if moved:
+                        result.finished.append(run.run)
+                        delete.extend(_staged_input(ctx, run))
+                    continue
+                new = _fail(ctx, runs, outcome, problem)
+                if new is not None:
+                    result.failed[run.run] = new.value
+            return self.close and result.running == 0 and close_if_done(runs.conn, ctx.record)
+
+        result.closed = ctx.store.runs(ctx.record, write, write=True)
+        ctx.store.after_commit(functools.partial(remove_all, delete))
+        say = report or (lambda _: None)
+        for number in result.finished:
+            say(f"Finished run: {number}")
+        for number, state in result.failed.items():
+            say(f"Failed run: {number} -> {state}")
+        return result
+
+
+def settle(ctx: StepContext, backend: Backend, *, close: bool = True) -> Settled:
+    """Find which of this user's R runs' jobs ended: exit files first, then one poll.
 
     With ``close`` the production is closed once no run is left unfinished; the run
     loop, which closes it when it ends, skips that query at every cycle.
     """
-    say = report or (lambda _: None)
     result = ReapResult()
 
     def load(runs: RunTable) -> tuple[list[RunRecord], bool]:
@@ -245,44 +302,18 @@ def reap(
             pending.append(run)
     if pending:
         outcomes += _settle(ctx, backend, pending, result)
-    if not outcomes and not idle:
-        return result
-    backend.settled([o.run.job_id for o in outcomes if o.run.job_id])
-    succeeded = any(o.exit_code == 0 for o in outcomes)
-    delete: list[Path] = []
+    return Settled(ctx, backend, outcomes, result, idle, close)
 
-    def write(runs: RunTable) -> bool:
-        sha = _modules_sha(ctx, runs) if succeeded else None
-        for outcome in outcomes:
-            run = outcome.run
-            problem = None if outcome.exit_code != 0 else _missing_output(ctx, run.run)
-            if outcome.exit_code == 0 and problem is None:
-                paths = {k: str(v) for k, v in ctx.output_paths(run.run).items()}
-                moved = runs.move(
-                    [run.run],
-                    RunState.RUNNING,
-                    RunState.FINISHED,
-                    ctx.owner,
-                    stop=runs.now,
-                    modules_sha256=sha,
-                    **paths,
-                )
-                if moved:
-                    result.finished.append(run.run)
-                    delete.extend(_staged_input(ctx, run))
-                continue
-            new = _fail(ctx, runs, outcome, problem)
-            if new is not None:
-                result.failed[run.run] = new.value
-        return close and result.running == 0 and close_if_done(runs.conn, ctx.record)
 
-    result.closed = ctx.store.runs(ctx.record, write, write=True)
-    ctx.store.after_commit(functools.partial(remove_all, delete))
-    for number in result.finished:
-        say(f"Finished run: {number}")
-    for number, state in result.failed.items():
-        say(f"Failed run: {number} -> {state}")
-    return result
+def reap(
+    ctx: StepContext,
+    backend: Backend,
+    *,
+    report: Callable[[str], None] | None = None,
+    close: bool = True,
+) -> ReapResult:
+    """Settle this user's R runs whose jobs ended; one poll, one transaction."""
+    return settle(ctx, backend, close=close).record(report)
 
 
 def _fail(

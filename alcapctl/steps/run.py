@@ -24,7 +24,7 @@ from alcapctl.states import ACTIVE, RunState
 from alcapctl.steps.abort import AbortResult, abort
 from alcapctl.steps.claim import claim
 from alcapctl.steps.context import StepContext
-from alcapctl.steps.reap import reap
+from alcapctl.steps.reap import settle
 from alcapctl.steps.stage import stage
 from alcapctl.steps.submit import submit
 from alcapctl.store import RunTable
@@ -114,14 +114,24 @@ class _Cycle:
     claimed_waiting: bool = True
 
     def __call__(self, release: bool) -> CycleResult:
-        """Reap runs right before submit rather than first: a cycle starts when one job
-        ends, and the others that end while this cycle claims and stages are then reaped
-        and replaced in the same cycle, instead of the loop settling into one job per cycle.
+        """Jobs first: the ended ones are found, their slots refilled from the staged runs,
+        and only then are they recorded, runs claimed and inputs staged, while the new jobs
+        run.  Runs staged now fill slots still free at once, not a job end later.
         When cycles are instant, runs are claimed only once those held run short, so that
         claim and stage do real work every few cycles rather than a little at each.
         """
         ctx, backend, say, only_datasets = self.ctx, self.backend, self.say, self.only_datasets
         result = CycleResult()
+        settled = settle(ctx, backend, close=False)
+        running = settled.running
+        submitted = submit(ctx, backend, report=say, running=running).submitted
+        running += len(submitted)
+        reaped = settled.record(report=say)
+        if RunState.CLAIMED.value in reaped.failed.values():
+            self.claimed_waiting = True
+        result.finished = len(reaped.finished)
+        result.failed = len(reaped.failed)
+        result.reaped = result.finished + result.failed
         claimed, _ = claim(ctx, None, only_datasets, release=release, when_short=self.instant)
         for run in claimed:
             say(f"Claimed run: {run}")
@@ -131,15 +141,12 @@ class _Cycle:
             result.staged = len(staged.staged)
             result.space_percent = staged.space_percent
             self.claimed_waiting = staged.left > 0
-        reaped = reap(ctx, backend, report=say, close=False)
-        if RunState.CLAIMED.value in reaped.failed.values():
-            self.claimed_waiting = True
-        result.finished = len(reaped.finished)
-        result.failed = len(reaped.failed)
-        result.reaped = result.finished + result.failed
-        submitted = submit(ctx, backend, report=say, running=reaped.running).submitted
+        if (result.staged or result.failed) and running < ctx.limits.nproc:  # new S runs
+            more = submit(ctx, backend, report=say, running=running).submitted
+            submitted = {**submitted, **more}
+            running += len(more)
         result.submitted = len(submitted)
-        result.in_flight = reaped.running + result.submitted
+        result.in_flight = running
         if not (result.claimed or result.staged or result.reaped or result.submitted):
             self.claimed_waiting = True
         # Runs this cycle moved or left in flight are open, without asking the database
