@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,8 +92,8 @@ class RunRecord:
     outputs: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, production_type: str, row: Any) -> RunRecord:
-        m = row._mapping
+    def from_row(cls, production_type: str, m: Mapping[Any, Any]) -> RunRecord:
+        """From a row of the run table, by column name."""
         return cls(
             run=int(m["run"]),
             status=RunState(m["status"]),
