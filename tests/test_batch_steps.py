@@ -16,13 +16,14 @@ from sqlalchemy import select
 
 from alcapctl.batch.base import JobInfo, JobState, SchedulerError
 from alcapctl.batch.local import LocalBackend
-from alcapctl.batch.wrapper import INTENT_FILE, job_dir, job_name, read_exit
+from alcapctl.batch.wrapper import INTENT_FILE, SCRIPT_FILE, job_dir, job_name, read_exit
 from alcapctl.errors import UsageError
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
 from alcapctl.steps.reap import reap
 from alcapctl.steps.retry import retry
-from alcapctl.steps.submit import submit
+from alcapctl.steps.submit import prepare, submit
+from alcapctl.store import RunTable
 from alcapctl.store.schema import blobs
 from tests.batch_support import make_context, rows, stage, wait_for_jobs
 
@@ -259,6 +260,49 @@ def test_output_clash_refused_unless_own_attempt(
     assert list(submit(ctx, backend).submitted) == [second]
 
 
+def test_prepared_jobs_are_written_ahead_and_started_by_submit(
+    ctx: StepContext, backend: CountingBackend
+) -> None:
+    first, clashing, later = stage(ctx, ["ok", "ok", "ok"])
+    tree = ctx.output_paths(clashing)["tree"]
+    tree.parent.mkdir(parents=True)
+    tree.write_text("someone else's tree")
+    assert prepare(ctx, backend, 2) == 1  # the clash is left for submit to refuse
+    name = job_name(ctx.record.short, first, 1)
+    jobdir = job_dir(ctx.workdir, name)
+    assert (jobdir / SCRIPT_FILE).exists() and not (jobdir / INTENT_FILE).exists()
+    assert not job_dir(ctx.workdir, job_name(ctx.record.short, clashing, 1)).exists()
+    assert {r.status for r in rows(ctx).values() if r.run in (first, clashing, later)} == {S}
+    result = submit(ctx, backend)
+    assert sorted(result.submitted) == [first, later] and list(result.refused) == [clashing]
+    assert ctx.prepared_jobs == {}
+    wait_for_jobs(ctx, backend, [first, later])
+    assert sorted(reap(ctx, backend).finished) == [first, later]
+    assert not (jobdir / INTENT_FILE).exists()
+    assert tree.read_text() == "someone else's tree"
+
+
+def test_a_prepared_job_is_rewritten_when_its_run_changed(
+    ctx: StepContext, backend: CountingBackend
+) -> None:
+    [run] = stage(ctx, ["ok"])
+    assert prepare(ctx, backend, 1) == 1
+    assert prepare(ctx, backend, 1) == 0  # written once
+    moved = ctx.staging_dir / "elsewhere.mid"
+    os.rename(rows(ctx)[run].input or "", moved)
+
+    def restage(t: RunTable) -> None:  # S -> C -> S, staged under another name
+        t.move([run], S, C, ctx.owner)
+        t.move([run], C, S, ctx.owner, input=str(moved))
+
+    ctx.store.runs(ctx.record, restage, write=True)
+    submit(ctx, backend)
+    wait_for_jobs(ctx, backend, [run])
+    assert reap(ctx, backend).finished == [run]
+    script = (job_dir(ctx.workdir, job_name(ctx.record.short, run, 1)) / SCRIPT_FILE).read_text()
+    assert str(moved) in script
+
+
 def test_retry(ctx: StepContext, backend: CountingBackend) -> None:
     failing, good = stage(ctx, ["fail", "ok"])
     for _ in range(2):
@@ -303,7 +347,7 @@ sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
 from alcapctl.batch.local import LocalBackend
 from alcapctl.config import load_settings
 from alcapctl.steps.context import open_production
-from alcapctl.steps.submit import submit
+from alcapctl.steps.submit import prepare, submit
 from alcapctl.store import Store
 
 class DiesAfterSubmit(LocalBackend):
@@ -371,7 +415,7 @@ def test_abort_cancels_the_job_of_an_interrupted_submit(ctx: StepContext) -> Non
     from alcapctl.steps.submit import _spec
 
     [run] = stage(ctx, ["hang"])
-    spec = _spec(ctx, rows(ctx)[run], None)  # the job directory with its intent marker
+    spec = _spec(ctx, rows(ctx)[run], None, intent=True)  # the job directory with its intent marker
     orphan = subprocess.Popen(["/bin/sh", str(spec.script)], start_new_session=True)
     result = abort(ctx, LocalBackend(ctx.workdir, cancel_grace=1))
     assert result.aborted == [run]
@@ -390,7 +434,7 @@ def test_find_sees_live_wrappers_and_ended_jobs(ctx: StepContext, backend: Count
     from alcapctl.steps.submit import _spec
 
     hang, ok, never = stage(ctx, ["hang", "ok", "ok"])
-    specs = [_spec(ctx, rows(ctx)[run], None) for run in (hang, ok, never)]
+    specs = [_spec(ctx, rows(ctx)[run], None, intent=True) for run in (hang, ok, never)]
     live = subprocess.Popen(["/bin/sh", str(specs[0].script)], start_new_session=True)
     ended = subprocess.Popen(["/bin/sh", str(specs[1].script)], start_new_session=True)
     assert ended.wait(timeout=30) == 0

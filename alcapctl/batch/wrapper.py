@@ -29,6 +29,7 @@ __all__ = [
     "WRAPPER_LOG",
     "job_dir",
     "job_name",
+    "mark_intent",
     "owner_token",
     "read_exit",
     "render_script",
@@ -158,8 +159,13 @@ def write_job(jobdir: Path, script: str, *, intent: bool = True) -> Path:
     path = jobdir / SCRIPT_FILE
     path.write_text(script)
     if intent:
-        os.link(path, jobdir / INTENT_FILE)
+        mark_intent(path)
     return path
+
+
+def mark_intent(script: Path) -> None:
+    """Write the submission marker next to a job script written without it."""
+    os.link(script, script.parent / INTENT_FILE)
 
 
 def read_exit(jobdir: Path) -> int | None:

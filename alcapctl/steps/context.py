@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alcapctl.batch.base import JobSpec
 from alcapctl.config import Limits, Production, Settings
 from alcapctl.store import Owner, ProductionRecord, Store
 
@@ -26,6 +27,10 @@ class StepContext:
     )
     # directory -> whether it lies in the staging directory, symlinks resolved
     _staging: dict[str, bool] = field(default_factory=dict, init=False, compare=False, repr=False)
+    # job name -> (the run's input, its job) for job directories written ahead of submit
+    prepared_jobs: dict[str, tuple[str | None, JobSpec]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @property
     def prod(self) -> Production:

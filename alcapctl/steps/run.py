@@ -26,7 +26,7 @@ from alcapctl.steps.claim import claim
 from alcapctl.steps.context import StepContext
 from alcapctl.steps.reap import settle
 from alcapctl.steps.stage import stage
-from alcapctl.steps.submit import submit
+from alcapctl.steps.submit import prepare, submit
 from alcapctl.store import RunTable
 
 __all__ = ["CycleResult", "LoopObserver", "RunSummary", "run_production"]
@@ -116,7 +116,8 @@ class _Cycle:
     def __call__(self, release: bool) -> CycleResult:
         """Jobs first: the ended ones are found, their slots refilled from the staged runs,
         and only then are they recorded, runs claimed and inputs staged, while the new jobs
-        run.  Runs staged now fill slots still free at once, not a job end later.
+        run.  Runs staged now fill slots still free at once, not a job end later.  With
+        every slot busy, the next runs' job directories are written before a slot frees.
         When cycles are instant, runs are claimed only once those held run short, so that
         claim and stage do real work every few cycles rather than a little at each.
         """
@@ -145,6 +146,8 @@ class _Cycle:
             more = submit(ctx, backend, report=say, running=running).submitted
             submitted = {**submitted, **more}
             running += len(more)
+        if running >= ctx.limits.nproc:  # the next slot to free gets a job written already
+            prepare(ctx, backend, ctx.limits.nproc)
         result.submitted = len(submitted)
         result.in_flight = running
         if not (result.claimed or result.staged or result.reaped or result.submitted):

@@ -27,6 +27,7 @@ from alcapctl.batch.wrapper import (
     INTENT_FILE,
     job_dir,
     job_name,
+    mark_intent,
     owner_token,
     render_script,
     write_job,
@@ -37,7 +38,7 @@ from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
 from alcapctl.store import RunRecord, RunTable
 
-__all__ = ["SubmitResult", "command_fields", "submit"]
+__all__ = ["SubmitResult", "command_fields", "prepare", "submit"]
 
 log = structlog.get_logger("alcapctl.submit")
 
@@ -85,7 +86,7 @@ def _clash(ctx: StepContext, run: RunRecord) -> str | None:
     return None
 
 
-def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None) -> JobSpec:
+def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None, intent: bool) -> JobSpec:
     name = _name(ctx, run)
     jobdir = job_dir(ctx.workdir, name)
     job = ctx.prod.job
@@ -93,8 +94,39 @@ def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None) -> JobSpec:
     token = owner_token(ctx.settings.database)
     outputs = ctx.output_paths(run.run)
     script = render_script(name, jobdir, job.command, fields, outputs, job.env, token, heartbeat)
-    path = write_job(jobdir, script)
+    path = write_job(jobdir, script, intent=intent)
     return JobSpec(name=name, script=path, jobdir=jobdir, resources=job.resources)
+
+
+def prepare(ctx: StepContext, backend: Backend, ahead: int) -> int:
+    """Write the job directories of this user's next ``ahead`` staged runs, without the
+    intent marker, so that submit only marks and starts them; returns how many it wrote.
+
+    The run loop calls this while jobs run: a slot that frees is then refilled sooner.
+    A run whose outputs clash is left for submit to refuse.
+    """
+    candidates = ctx.store.runs(
+        ctx.record,
+        lambda runs: runs.select(states=(RunState.STAGED,), owner=ctx.owner, limit=ahead),
+        write=False,
+    )
+    written = 0
+    for run in candidates:
+        name = _name(ctx, run)
+        if name in ctx.prepared_jobs or _clash(ctx, run) is not None:
+            continue
+        ctx.prepared_jobs[name] = (run.input, _spec(ctx, run, backend.heartbeat, intent=False))
+        written += 1
+    return written
+
+
+def _job(ctx: StepContext, run: RunRecord, heartbeat: int | None) -> JobSpec:
+    """The run's job, written now or by ``prepare``, with its intent marker."""
+    prepared = ctx.prepared_jobs.pop(_name(ctx, run), None)
+    if prepared is None or prepared[0] != run.input:
+        return _spec(ctx, run, heartbeat, intent=True)
+    mark_intent(prepared[1].script)
+    return prepared[1]
 
 
 def _candidates(ctx: StepContext, running: int | None) -> list[RunRecord]:
@@ -129,7 +161,12 @@ def submit(
             say(f"Would submit run: {run.run}")
             result.submitted[run.run] = _name(ctx, run)
         return result
-    marked = [r for r in candidates if (job_dir(ctx.workdir, _name(ctx, r)) / INTENT_FILE).exists()]
+    marked = [
+        r
+        for r in candidates
+        if _name(ctx, r) not in ctx.prepared_jobs  # written by us since, without a marker
+        and (job_dir(ctx.workdir, _name(ctx, r)) / INTENT_FILE).exists()
+    ]
     found = backend.find([_name(ctx, r) for r in marked]) if marked else {}
     for run in marked:
         if _name(ctx, run) in found:
@@ -139,12 +176,12 @@ def submit(
         for run in candidates:
             if run.run in result.adopted:
                 continue
-            reason = _clash(ctx, run)
+            reason = None if _name(ctx, run) in ctx.prepared_jobs else _clash(ctx, run)
             if reason is not None:
                 result.refused[run.run] = reason
                 continue
             say(f"Submitting run: {run.run}")
-            result.submitted[run.run] = backend.submit(_spec(ctx, run, backend.heartbeat))
+            result.submitted[run.run] = backend.submit(_job(ctx, run, backend.heartbeat))
     finally:
         _record(ctx, candidates, result)
     return result
