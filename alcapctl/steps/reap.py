@@ -116,16 +116,19 @@ def _gone_long_enough(jobdir: Path, grace: float) -> bool:
 
 
 def _settle(
-    ctx: StepContext, backend: Backend, pending: list[RunRecord], result: ReapResult
+    ctx: StepContext,
+    backend: Backend,
+    pending: list[tuple[RunRecord, int | None]],
+    result: ReapResult,
 ) -> list[_Outcome]:
-    """Outcomes of jobs without an exit file or with a failed one, from one poll; empty
-    when the poll fails."""
+    """Outcomes of jobs without an exit file or with a failed one (with the exit code
+    read before the poll), from one poll; empty when the poll fails."""
     backoff = _Backoff(ctx.workdir, ctx.limits.pause)
     if not backoff.due():
         result.running += len(pending)
         return []
     try:
-        states = backend.poll([r.job_id or "" for r in pending])
+        states = backend.poll([r.job_id or "" for r, _ in pending])
     except SchedulerError as exc:
         backoff.failed()
         log.warning("scheduler query failed; runs unchanged, retrying later", error=str(exc))
@@ -135,11 +138,12 @@ def _settle(
     backoff.succeeded()
     outcomes = []
     stuck = []
-    for run in pending:
+    for run, code in pending:
         info = states.get(run.job_id or "", JobInfo(JobState.GONE))
         jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt))
-        code = read_exit(jobdir)  # it may have appeared since we looked
         listed = info.state in _IN_FLIGHT
+        if not listed and code is None:
+            code = read_exit(jobdir)  # a job that left may have written it since we looked
         # A failed job the scheduler still lists (Slurm shows COMPLETING, not yet TIMEOUT,
         # while it kills a job at its time limit) waits up to grace for the final word.
         if code == 0 or (
@@ -299,7 +303,7 @@ def settle(ctx: StepContext, backend: Backend, *, close: bool = True) -> Settled
         if code == 0:
             outcomes.append(_Outcome(run, code))
         else:  # running, or failed: the same one poll gives the scheduler's reason (TIMEOUT)
-            pending.append(run)
+            pending.append((run, code))
     if pending:
         outcomes += _settle(ctx, backend, pending, result)
     return Settled(ctx, backend, outcomes, result, idle, close)

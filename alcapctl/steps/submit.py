@@ -73,17 +73,18 @@ def _name(ctx: StepContext, run: RunRecord) -> str:
 
 def _clash(ctx: StepContext, run: RunRecord) -> str | None:
     """Why an existing output of ``run`` must not be overwritten, or None."""
+    existing = [(name, path) for name, path in ctx.output_paths(run.run).items() if path.exists()]
+    if not existing:
+        return None
     first = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, 1))
     if written_for(first, owner_token(ctx.settings.database)):
         return None
-    for name, path in ctx.output_paths(run.run).items():
-        if path.exists():
-            return (
-                f"output {name} {path} already exists and was not written by "
-                f"{ctx.record.name} of {ctx.settings.database}; move it away, or change "
-                "the output templates or the data directory, then alcapctl retry"
-            )
-    return None
+    name, path = existing[0]
+    return (
+        f"output {name} {path} already exists and was not written by "
+        f"{ctx.record.name} of {ctx.settings.database}; move it away, or change "
+        "the output templates or the data directory, then alcapctl retry"
+    )
 
 
 def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None, intent: bool) -> JobSpec:
