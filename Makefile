@@ -31,12 +31,14 @@ demo: $(STAMP)
 # The peers are installed for the benchmark only: GNU parallel from Debian, Snakemake in
 # its own venv (it must not shape the project's).
 BENCH_VENV := .venv-bench
+# make bench BENCH_ARGS="--dir /mnt/journaled": the loop trees on another file system
+BENCH_ARGS ?=
 bench: $(STAMP)
 	command -v parallel >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq parallel >/dev/null; }
 	test -x $(BENCH_VENV)/bin/snakemake || { $(PYTHON) -m venv $(BENCH_VENV) && \
 	  $(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check snakemake; }
-	$(BIN)/python benchmarks/run.py --snakemake $(BENCH_VENV)/bin/snakemake
+	$(BIN)/python benchmarks/run.py --snakemake $(BENCH_VENV)/bin/snakemake $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -115,14 +115,18 @@ def _run_alcapctl(prod_file: Path, runs: int) -> None:
 
 
 def measure(
-    tools: dict[str, Callable[[Path, int], Callable[[], None]]], runs: int, repeat: int
+    tools: dict[str, Callable[[Path, int], Callable[[], None]]],
+    runs: int,
+    repeat: int,
+    where: Path | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Wall times per tool, repetitions interleaved (ABCD ABCD ...) so drift hits all alike."""
+    """Wall times per tool, repetitions interleaved (ABCD ABCD ...) so drift hits all alike;
+    each tool's tree is made in ``where`` (default: the system's temporary directory)."""
     times: dict[str, list[float]] = {name: [] for name in tools}
     for rep in range(repeat):
         order = list(tools) if rep % 2 == 0 else list(reversed(tools))
         for name in order:
-            root = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+            root = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir=where))
             try:
                 go = tools[name](root, runs)
                 # Every tool starts on a quiet disk: the set-up's files (and the previous

@@ -46,6 +46,33 @@ def make_production(
     return db, prod
 
 
+def describe_fs(path: Path) -> str:
+    """The file system ``path`` lies on: type, device, and for ext4 whether it journals.
+
+    On ext4 without a journal the kernel skips inodes freed in the last minutes when it
+    allocates new ones (``recently_deleted``), so each new file costs 0.1–0.25 ms instead
+    of about 10 µs after a benchmark has deleted the previous tool's thousands of files.
+    """
+    best = ("", "?", "?")
+    target = str(path.resolve())
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            fields = line.split()
+            point = fields[4]
+            fstype, source = fields[fields.index("-") + 1 : fields.index("-") + 3]
+            inside = target == point or target.startswith(point.rstrip("/") + "/")
+            if inside and len(point) >= len(best[0]):
+                best = (point, fstype, source)
+    point, fstype, source = best
+    text = f"{fstype} on {source}, mounted at {point}"
+    if fstype == "ext4":
+        device = os.path.basename(source)
+        jbd2 = Path("/proc/fs/jbd2")
+        journal = jbd2.is_dir() and any(e.name.startswith(f"{device}-") for e in jbd2.iterdir())
+        text += ", with a journal" if journal else ", without a journal"
+    return text
+
+
 def timed(fn: Callable[[], Any], repeat: int = 5) -> dict[str, float]:
     """Median, min and max wall time of ``repeat`` calls, in seconds."""
     times = []

@@ -1,8 +1,9 @@
 """make bench: every figure the issues ask for, in one report, compared in the same run.
 
-  python benchmarks/run.py [--quick] [--snakemake PATH] [--ftp-size 1G]
+  python benchmarks/run.py [--quick] [--snakemake PATH] [--ftp-size 1G] [--dir DIR]
 
---quick runs smaller sizes (a smoke test of the benchmarks themselves).
+--quick runs smaller sizes (a smoke test of the benchmarks themselves).  --dir puts the
+trees of the run-loop benchmarks on another file system (see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import platform
 import shutil
 import sqlite3
 import sys
+import tempfile
 from functools import partial
 from pathlib import Path
 
@@ -20,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import bench_ftp, bench_loop, bench_store  # noqa: E402
+from benchmarks.common import describe_fs  # noqa: E402
 
 
 def _section(title: str) -> None:
@@ -27,7 +30,7 @@ def _section(title: str) -> None:
 
 
 def loop_benchmarks(
-    runs: int, repeat: int, snakemake: str | None, big: int, start_up: float
+    runs: int, repeat: int, snakemake: str | None, big: int, start_up: float, where: Path | None
 ) -> None:
     tools = {
         "alcapctl": bench_loop.prepare_alcapctl,
@@ -40,7 +43,9 @@ def loop_benchmarks(
             bench_loop.prepare_snakemake, snakemake=os.path.abspath(snakemake)
         )
     _section(f"{runs} cheap runs, {repeat} repetitions, alternating order")
-    small = bench_loop.measure(tools, runs, repeat)
+    trees = where or Path(tempfile.gettempdir())
+    print(f"trees in {trees}: {describe_fs(trees)}")
+    small = bench_loop.measure(tools, runs, repeat, where)
     print("\n".join(bench_loop.table(small)))
     a, x = small["alcapctl"]["median"], small["xargs"]["median"]
     print(f"alcapctl / xargs = {a / x:.2f} (target <= 2)")
@@ -50,7 +55,10 @@ def loop_benchmarks(
         print(f"snakemake / alcapctl = {small['snakemake']['median'] / a:.2f} (target >= 9)")
     _section(f"{big} cheap runs: how per-run cost grows")
     large = bench_loop.measure(
-        {"alcapctl": bench_loop.prepare_alcapctl, "xargs": bench_loop.prepare_xargs}, big, 1
+        {"alcapctl": bench_loop.prepare_alcapctl, "xargs": bench_loop.prepare_xargs},
+        big,
+        1,
+        where,
     )
     print("\n".join(bench_loop.table(large)))
     per_small = (a - x) / runs
@@ -74,6 +82,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, one repetition")
     parser.add_argument("--snakemake", help="snakemake executable (make bench installs one)")
     parser.add_argument("--ftp-size", default="1G", help="file size for FTP vs curl")
+    parser.add_argument(
+        "--dir", type=Path, help="where the run-loop benchmarks make their trees (default: TMPDIR)"
+    )
     args = parser.parse_args()
     quick = args.quick
     print(
@@ -119,6 +130,7 @@ def main() -> None:
         args.snakemake,
         500 if quick else 10_000,
         s["cron_run_once_s"],
+        args.dir,
     )
 
 
