@@ -16,7 +16,16 @@ from sqlalchemy import select
 
 from alcapctl.batch.base import JobInfo, JobState, SchedulerError
 from alcapctl.batch.local import LocalBackend
-from alcapctl.batch.wrapper import INTENT_FILE, SCRIPT_FILE, job_dir, job_name, read_exit
+from alcapctl.batch.wrapper import (
+    INTENT_FILE,
+    PREPARED_FILE,
+    SCRIPT_FILE,
+    job_dir,
+    job_name,
+    owner_token,
+    read_exit,
+    written_for,
+)
 from alcapctl.errors import UsageError
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
@@ -270,12 +279,15 @@ def test_prepared_jobs_are_written_ahead_and_started_by_submit(
     assert prepare(ctx, backend, 2) == 1  # the clash is left for submit to refuse
     name = job_name(ctx.record.short, first, 1)
     jobdir = job_dir(ctx.workdir, name)
-    assert (jobdir / SCRIPT_FILE).exists() and not (jobdir / INTENT_FILE).exists()
+    assert (jobdir / PREPARED_FILE).exists() and not (jobdir / INTENT_FILE).exists()
+    assert not written_for(jobdir, owner_token(ctx.settings.database))  # no attempt yet
     assert not job_dir(ctx.workdir, job_name(ctx.record.short, clashing, 1)).exists()
     assert {r.status for r in rows(ctx).values() if r.run in (first, clashing, later)} == {S}
     result = submit(ctx, backend)
     assert sorted(result.submitted) == [first, later] and list(result.refused) == [clashing]
     assert ctx.prepared_jobs == {}
+    assert (jobdir / SCRIPT_FILE).exists() and not (jobdir / PREPARED_FILE).exists()
+    assert written_for(jobdir, owner_token(ctx.settings.database))
     wait_for_jobs(ctx, backend, [first, later])
     assert sorted(reap(ctx, backend).finished) == [first, later]
     assert not (jobdir / INTENT_FILE).exists()
@@ -368,6 +380,17 @@ submit(ctx, DiesAfterSubmit(ctx.workdir))
     assert (ctx.settings.data / "ran.txt").read_text() == f"run {run:05d}\n"  # one job ran
 
 
+def _until_payload_runs(ctx: StepContext, run: int) -> None:
+    """Until the run's payload started, forked from its wrapper.  A wrapper's command line
+    shows in /proc only once its exec completed, which can be after Popen returned; an
+    interrupted submit's job is found long after that."""
+    ran = ctx.settings.data / "ran.txt"
+    for _ in range(200):
+        if ran.exists() and f"run {run:05d}" in ran.read_text():
+            return
+        time.sleep(0.05)
+
+
 def _group_members(pgid: int) -> list[int]:
     """Live processes of a process group (zombies left to a non-reaping init do not count)."""
     members = []
@@ -415,8 +438,9 @@ def test_abort_cancels_the_job_of_an_interrupted_submit(ctx: StepContext) -> Non
     from alcapctl.steps.submit import _spec
 
     [run] = stage(ctx, ["hang"])
-    spec = _spec(ctx, rows(ctx)[run], None, intent=True)  # the job directory with its intent marker
+    spec = _spec(ctx, rows(ctx)[run], None, prepared=False)  # with its intent marker
     orphan = subprocess.Popen(["/bin/sh", str(spec.script)], start_new_session=True)
+    _until_payload_runs(ctx, run)
     result = abort(ctx, LocalBackend(ctx.workdir, cancel_grace=1))
     assert result.aborted == [run]
     assert len(result.cancelled) == 1
@@ -434,15 +458,11 @@ def test_find_sees_live_wrappers_and_ended_jobs(ctx: StepContext, backend: Count
     from alcapctl.steps.submit import _spec
 
     hang, ok, never = stage(ctx, ["hang", "ok", "ok"])
-    specs = [_spec(ctx, rows(ctx)[run], None, intent=True) for run in (hang, ok, never)]
+    specs = [_spec(ctx, rows(ctx)[run], None, prepared=False) for run in (hang, ok, never)]
     live = subprocess.Popen(["/bin/sh", str(specs[0].script)], start_new_session=True)
     ended = subprocess.Popen(["/bin/sh", str(specs[1].script)], start_new_session=True)
     assert ended.wait(timeout=30) == 0
-    ran = ctx.settings.data / "ran.txt"
-    for _ in range(200):  # until the hanging payload runs, forked from the wrapper
-        if ran.exists() and f"run {hang:05d}" in ran.read_text():
-            break
-        time.sleep(0.05)
+    _until_payload_runs(ctx, hang)
     found = backend.find([spec.name for spec in specs])
     assert found == {specs[0].name: f"{live.pid}-{process_start(live.pid)}", specs[1].name: "0-0"}
     backend.cancel([found[specs[0].name]])

@@ -25,14 +25,15 @@ __all__ = [
     "HEARTBEAT_FILE",
     "HEARTBEAT_INTERVAL",
     "INTENT_FILE",
+    "PREPARED_FILE",
     "SCRIPT_FILE",
     "WRAPPER_LOG",
     "job_dir",
     "job_name",
-    "mark_intent",
     "owner_token",
     "read_exit",
     "render_script",
+    "take_prepared",
     "write_job",
     "written_for",
 ]
@@ -47,6 +48,7 @@ WRAPPER_LOG = "wrapper.log"  # the wrapper's own errors (a mkdir that failed)
 # its name counts.  A hard link to the job script: a link costs microseconds where a new
 # file costs 0.15 ms, and nothing ever writes to it.
 INTENT_FILE = "submitting"
+PREPARED_FILE = "job.sh.prepared"  # a job script written ahead of its submission
 GONE_FILE = "gone"  # mtime: when reap first saw the job gone without an exit file
 HEARTBEAT_INTERVAL = 60
 
@@ -145,27 +147,34 @@ def _helper(interval: int) -> list[str]:
     ]
 
 
-def write_job(jobdir: Path, script: str, *, intent: bool = True) -> Path:
+def write_job(jobdir: Path, script: str, *, prepared: bool = False) -> Path:
     """Write a fresh job directory (older attempts' state removed); returns the script path.
 
-    With ``intent`` the submission marker is written too: a submit that dies after the
-    scheduler accepted the job leaves it behind, and the next submit adopts the job.
+    The script is ``job.sh``, with the intent marker beside it: a submit that dies after
+    the scheduler accepted the job leaves the marker behind, and the next submit adopts
+    the job.  ``prepared`` writes it ahead of the submission instead, as ``job.sh.prepared``
+    and without the marker; ``take_prepared`` makes it the job script.  Until then the
+    directory is no attempt of this production (``written_for`` reads ``job.sh`` only).
     """
     if jobdir.is_dir():
         for entry in os.scandir(jobdir):
             os.unlink(entry.path)
     else:
         jobdir.mkdir(parents=True)
-    path = jobdir / SCRIPT_FILE
+    path = jobdir / (PREPARED_FILE if prepared else SCRIPT_FILE)
     path.write_text(script)
-    if intent:
-        mark_intent(path)
+    if not prepared:
+        os.link(path, jobdir / INTENT_FILE)
     return path
 
 
-def mark_intent(script: Path) -> None:
-    """Write the submission marker next to a job script written without it."""
-    os.link(script, script.parent / INTENT_FILE)
+def take_prepared(prepared: Path) -> Path:
+    """A script ``write_job(prepared=True)`` wrote becomes ``job.sh``, with the intent marker;
+    returns its new path.  A rename and a link: no new file."""
+    script = prepared.with_name(SCRIPT_FILE)
+    os.rename(prepared, script)
+    os.link(script, prepared.with_name(INTENT_FILE))
+    return script
 
 
 def read_exit(jobdir: Path) -> int | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,9 @@ from alcapctl.batch.wrapper import (
     INTENT_FILE,
     job_dir,
     job_name,
-    mark_intent,
     owner_token,
     render_script,
+    take_prepared,
     write_job,
     written_for,
 )
@@ -87,7 +87,7 @@ def _clash(ctx: StepContext, run: RunRecord) -> str | None:
     )
 
 
-def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None, intent: bool) -> JobSpec:
+def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None, prepared: bool) -> JobSpec:
     name = _name(ctx, run)
     jobdir = job_dir(ctx.workdir, name)
     job = ctx.prod.job
@@ -95,13 +95,14 @@ def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None, intent: bool)
     token = owner_token(ctx.settings.database)
     outputs = ctx.output_paths(run.run)
     script = render_script(name, jobdir, job.command, fields, outputs, job.env, token, heartbeat)
-    path = write_job(jobdir, script, intent=intent)
+    path = write_job(jobdir, script, prepared=prepared)
     return JobSpec(name=name, script=path, jobdir=jobdir, resources=job.resources)
 
 
 def prepare(ctx: StepContext, backend: Backend, ahead: int) -> int:
-    """Write the job directories of this user's next ``ahead`` staged runs, without the
-    intent marker, so that submit only marks and starts them; returns how many it wrote.
+    """Write the job directories of this user's next ``ahead`` staged runs (the script as
+    ``job.sh.prepared``, no intent marker), so that submit only renames, marks and starts
+    them; returns how many it wrote.
 
     The run loop calls this while jobs run: a slot that frees is then refilled sooner.
     A run whose outputs clash is left for submit to refuse.
@@ -116,7 +117,7 @@ def prepare(ctx: StepContext, backend: Backend, ahead: int) -> int:
         name = _name(ctx, run)
         if name in ctx.prepared_jobs or _clash(ctx, run) is not None:
             continue
-        ctx.prepared_jobs[name] = (run.input, _spec(ctx, run, backend.heartbeat, intent=False))
+        ctx.prepared_jobs[name] = (run.input, _spec(ctx, run, backend.heartbeat, prepared=True))
         written += 1
     return written
 
@@ -125,9 +126,9 @@ def _job(ctx: StepContext, run: RunRecord, heartbeat: int | None) -> JobSpec:
     """The run's job, written now or by ``prepare``, with its intent marker."""
     prepared = ctx.prepared_jobs.pop(_name(ctx, run), None)
     if prepared is None or prepared[0] != run.input:
-        return _spec(ctx, run, heartbeat, intent=True)
-    mark_intent(prepared[1].script)
-    return prepared[1]
+        return _spec(ctx, run, heartbeat, prepared=False)
+    spec = prepared[1]
+    return replace(spec, script=take_prepared(spec.script))
 
 
 def _candidates(ctx: StepContext, running: int | None) -> list[RunRecord]:
