@@ -119,28 +119,42 @@ def measure(
     runs: int,
     repeat: int,
     where: Path | None = None,
+    trees: list[Path] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Wall times per tool, repetitions interleaved (ABCD ABCD ...) so drift hits all alike;
-    each tool's tree is made in ``where`` (default: the system's temporary directory)."""
+    """Wall times per tool, repetitions interleaved (ABCD ABCD ...) so drift hits all alike.
+
+    Each tool's tree is made in ``where`` (default: the system's temporary directory) and
+    removed at the end, or added to ``trees`` for the caller to remove later: on ext4
+    without a journal (this VM's root), a file created in the minutes after a mass
+    deletion pays for skipping the freed inodes, so removing each tree at once charged
+    the next tool for it.
+    """
     times: dict[str, list[float]] = {name: [] for name in tools}
-    for rep in range(repeat):
-        order = list(tools) if rep % 2 == 0 else list(reversed(tools))
-        for name in order:
-            root = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir=where))
-            try:
+    roots: list[Path] = [] if trees is None else trees
+    try:
+        for rep in range(repeat):
+            order = list(tools) if rep % 2 == 0 else list(reversed(tools))
+            for name in order:
+                root = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir=where))
+                roots.append(root)
                 go = tools[name](root, runs)
-                # Every tool starts on a quiet disk: the set-up's files (and the previous
-                # tool's deletions, discards on this machine) are written out first.
+                # Every tool starts on a quiet disk: the set-up's files are written out first.
                 os.sync()
                 start = time.perf_counter()
                 go()
                 times[name].append(time.perf_counter() - start)
-            finally:
-                shutil.rmtree(root, ignore_errors=True)
+    finally:
+        if trees is None:
+            remove_trees(roots)
     return {
         name: {"median": statistics.median(t), "min": min(t), "max": max(t), "runs": runs}
         for name, t in times.items()
     }
+
+
+def remove_trees(trees: list[Path]) -> None:
+    for root in trees:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def table(results: dict[str, dict[str, float]]) -> list[str]:

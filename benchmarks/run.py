@@ -29,6 +29,16 @@ def _section(title: str) -> None:
     print(f"\n== {title} ==", flush=True)
 
 
+def _ratios(small: dict[str, dict[str, float]]) -> None:
+    print("\n".join(bench_loop.table(small)))
+    a, x = small["alcapctl"]["median"], small["xargs"]["median"]
+    print(f"alcapctl / xargs = {a / x:.2f} (target <= 2)")
+    if "parallel" in small:
+        print(f"parallel / alcapctl = {small['parallel']['median'] / a:.2f} (target > 1)")
+    if "snakemake" in small:
+        print(f"snakemake / alcapctl = {small['snakemake']['median'] / a:.2f} (target >= 9)")
+
+
 def loop_benchmarks(
     runs: int, repeat: int, snakemake: str | None, big: int, start_up: float, where: Path | None
 ) -> None:
@@ -43,24 +53,19 @@ def loop_benchmarks(
             bench_loop.prepare_snakemake, snakemake=os.path.abspath(snakemake)
         )
     _section(f"{runs} cheap runs, {repeat} repetitions, alternating order")
-    trees = where or Path(tempfile.gettempdir())
-    print(f"trees in {trees}: {describe_fs(trees)}")
-    small = bench_loop.measure(tools, runs, repeat, where)
-    print("\n".join(bench_loop.table(small)))
-    a, x = small["alcapctl"]["median"], small["xargs"]["median"]
-    print(f"alcapctl / xargs = {a / x:.2f} (target <= 2)")
-    if "parallel" in small:
-        print(f"parallel / alcapctl = {small['parallel']['median'] / a:.2f} (target > 1)")
-    if "snakemake" in small:
-        print(f"snakemake / alcapctl = {small['snakemake']['median'] / a:.2f} (target >= 9)")
-    _section(f"{big} cheap runs: how per-run cost grows")
-    large = bench_loop.measure(
-        {"alcapctl": bench_loop.prepare_alcapctl, "xargs": bench_loop.prepare_xargs},
-        big,
-        1,
-        where,
-    )
+    folder = where or Path(tempfile.gettempdir())
+    print(f"trees in {folder}: {describe_fs(folder)}; removed after the {big:,} runs")
+    trees: list[Path] = []
+    try:
+        small = bench_loop.measure(tools, runs, repeat, where, trees)
+        _ratios(small)
+        _section(f"{big} cheap runs: how per-run cost grows")
+        peers = {"alcapctl": bench_loop.prepare_alcapctl, "xargs": bench_loop.prepare_xargs}
+        large = bench_loop.measure(peers, big, 1, where, trees)
+    finally:
+        bench_loop.remove_trees(trees)
     print("\n".join(bench_loop.table(large)))
+    a, x = small["alcapctl"]["median"], small["xargs"]["median"]
     per_small = (a - x) / runs
     per_large = (large["alcapctl"]["median"] - large["xargs"]["median"]) / big
     growth = per_large / per_small if per_small > 0 else float("nan")
