@@ -315,6 +315,28 @@ def test_a_prepared_job_is_rewritten_when_its_run_changed(
     assert str(moved) in script
 
 
+def test_a_changed_run_is_checked_for_clashes_again(
+    ctx: StepContext, backend: CountingBackend
+) -> None:
+    [run] = stage(ctx, ["ok"])
+    assert prepare(ctx, backend, 1) == 1  # no output yet: no clash
+    moved = ctx.staging_dir / "elsewhere.mid"
+    os.rename(rows(ctx)[run].input or "", moved)
+
+    def restage(t: RunTable) -> None:
+        t.move([run], S, C, ctx.owner)
+        t.move([run], C, S, ctx.owner, input=str(moved))
+
+    ctx.store.runs(ctx.record, restage, write=True)
+    tree = ctx.output_paths(run)["tree"]
+    tree.parent.mkdir(parents=True)
+    tree.write_text("someone else's tree")
+    result = submit(ctx, backend)
+    assert result.submitted == {} and "already exists" in result.refused[run]
+    assert rows(ctx)[run].status is X
+    assert tree.read_text() == "someone else's tree"
+
+
 def test_retry(ctx: StepContext, backend: CountingBackend) -> None:
     failing, good = stage(ctx, ["fail", "ok"])
     for _ in range(2):

@@ -122,13 +122,11 @@ def prepare(ctx: StepContext, backend: Backend, ahead: int) -> int:
     return written
 
 
-def _job(ctx: StepContext, run: RunRecord, heartbeat: int | None) -> JobSpec:
-    """The run's job, written now or by ``prepare``, with its intent marker."""
-    prepared = ctx.prepared_jobs.pop(_name(ctx, run), None)
-    if prepared is None or prepared[0] != run.input:
-        return _spec(ctx, run, heartbeat, prepared=False)
-    spec = prepared[1]
-    return replace(spec, script=take_prepared(spec.script))
+def _prepared(ctx: StepContext, run: RunRecord) -> JobSpec | None:
+    """The run's job as ``prepare`` wrote it (its outputs checked then), or None when it
+    wrote none or the run was staged again since."""
+    entry = ctx.prepared_jobs.pop(_name(ctx, run), None)
+    return entry[1] if entry is not None and entry[0] == run.input else None
 
 
 def _candidates(ctx: StepContext, running: int | None) -> list[RunRecord]:
@@ -178,12 +176,18 @@ def submit(
         for run in candidates:
             if run.run in result.adopted:
                 continue
-            reason = None if _name(ctx, run) in ctx.prepared_jobs else _clash(ctx, run)
+            ready = _prepared(ctx, run)
+            reason = None if ready else _clash(ctx, run)
             if reason is not None:
                 result.refused[run.run] = reason
                 continue
             say(f"Submitting run: {run.run}")
-            result.submitted[run.run] = backend.submit(_job(ctx, run, backend.heartbeat))
+            spec = (
+                replace(ready, script=take_prepared(ready.script))
+                if ready
+                else _spec(ctx, run, backend.heartbeat, prepared=False)
+            )
+            result.submitted[run.run] = backend.submit(spec)
     finally:
         _record(ctx, candidates, result)
     return result
