@@ -41,12 +41,13 @@ __all__ = [
 SCRIPT_FILE = "job.sh"
 EXIT_FILE = "exit"  # the payload's exit code and a newline, written last
 # The wrapper's PID on its execution host; the file's mtime is its last sign of life.  One
-# file for both: every file created costs about 0.2 ms here, a tenth of a cheap job.
+# file for both: a new file can cost 0.1-0.25 ms (ext4 without a journal, as on this
+# project's VMs), a tenth of a cheap job.
 HEARTBEAT_FILE = "heartbeat"
 WRAPPER_LOG = "wrapper.log"  # the wrapper's own errors (a mkdir that failed)
 # Exists from before the scheduler is called until the job id is in the database; only
 # its name counts.  A hard link to the job script: a link costs microseconds where a new
-# file costs 0.15 ms, and nothing ever writes to it.
+# file can cost 0.1-0.25 ms, and nothing ever writes to it.
 INTENT_FILE = "submitting"
 PREPARED_FILE = "job.sh.prepared"  # a job script written ahead of its submission
 GONE_FILE = "gone"  # mtime: when reap first saw the job gone without an exit file

@@ -115,7 +115,7 @@ def _gone_long_enough(jobdir: Path, grace: float) -> bool:
     return time.time() - first >= grace
 
 
-def _settle(
+def _poll_pending(
     ctx: StepContext,
     backend: Backend,
     pending: list[tuple[RunRecord, int | None]],
@@ -217,8 +217,8 @@ def _modules_sha(ctx: StepContext, runs: RunTable) -> str | None:
 class Settled:
     """Jobs found ended by one look (``settle``), not yet recorded in the database.
 
-    The run loop submits into the slots they freed before it records them: the next job
-    starts a database transaction sooner.
+    The run loop submits into the slots they freed before it records them, so the next
+    jobs start before their predecessors' runs are written.
     """
 
     ctx: StepContext
@@ -305,7 +305,7 @@ def settle(ctx: StepContext, backend: Backend, *, close: bool = True) -> Settled
         else:  # running, or failed: the same one poll gives the scheduler's reason (TIMEOUT)
             pending.append((run, code))
     if pending:
-        outcomes += _settle(ctx, backend, pending, result)
+        outcomes += _poll_pending(ctx, backend, pending, result)
     return Settled(ctx, backend, outcomes, result, idle, close)
 
 
