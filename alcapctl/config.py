@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import getpass
 import os
+import re
 import socket
-import string
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +23,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alcapctl.errors import ConfigError
+from alcapctl.templates import check_fields, check_types, quoted_fields, template_fields
+from alcapctl.urls import check_archive_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,7 +32,9 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 __all__ = [
+    "COMMAND_FIELDS",
     "OUTPUT_NAMES",
+    "PATH_FIELDS",
     "Archive",
     "Job",
     "Limits",
@@ -74,23 +78,51 @@ def default_outputs(production_type: str) -> dict[str, str]:
     return {name: _LEGACY_OUTPUTS[name] for name in OUTPUT_NAMES[production_type]}
 
 
-def _template_fields(template: str) -> set[str]:
-    try:
-        return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError as exc:
-        raise ValueError(f"malformed template {template!r}: {exc}") from None
+# Sample values of each field's type: format specs are checked against them at load.
+_PATH_SAMPLES: dict[str, Any] = {
+    "run": 2091,
+    "version": 1,
+    "tag": "tag",
+    "data": "/data",
+    "type": "alcapana",
+    "base": 1,
+    "user": "user",
+}
+_COMMAND_SAMPLES = {
+    **_PATH_SAMPLES,
+    **{name: "/data/file" for name in COMMAND_FIELDS - PATH_FIELDS},
+}
+_MAX_VERSION = 999_999
+_NAME = re.compile(r"[A-Za-z0-9._@-]+")
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MAX_SECONDS = 7 * 24 * 3600.0  # a week: no loop pause, lease or grace sensibly exceeds it
 
 
-def _check_template(template: str, allowed: frozenset[str] | set[str]) -> str:
-    unknown = {f.split(".")[0].split("[")[0] for f in _template_fields(template)} - set(allowed)
-    if "" in unknown:
-        raise ValueError(f"template {template!r} has an empty field {{}}; name the field")
-    if unknown:
-        raise ValueError(
-            f"template {template!r} uses unknown field(s) {sorted(unknown)}; "
-            f"allowed: {sorted(allowed)}"
-        )
-    return template
+def _check_template(
+    template: str, allowed: frozenset[str] | set[str], samples: Mapping[str, Any]
+) -> str:
+    return check_types(check_fields(template, allowed), samples)
+
+
+def _samples(base: Mapping[str, Any], production_type: str) -> dict[str, Any]:
+    """Sample field values for a production type: an alcapana production has no base."""
+    return {**base, "type": production_type, "base": None if production_type == "alcapana" else 1}
+
+
+def _count(low: int, high: int, description: str, default: int) -> Any:
+    return Field(default, ge=low, le=high, strict=True, description=description)
+
+
+def _seconds(description: str, default: float, *, positive: bool = False) -> Any:
+    return Field(
+        default,
+        gt=0 if positive else None,
+        ge=None if positive else 0,
+        le=_MAX_SECONDS,
+        strict=True,
+        allow_inf_nan=False,
+        description=description,
+    )
 
 
 class _Strict(BaseModel):
@@ -100,14 +132,16 @@ class _Strict(BaseModel):
 class Limits(_Strict):
     """How much one alcapctl process does at once; the old script's command-line knobs."""
 
-    nproc: int = Field(10, ge=1, description="jobs in flight at most")
-    nprep: int = Field(5, ge=0, description="inputs staged ahead of submission at most")
-    spacelim: float = Field(90, gt=0, le=100, description="percent of the data file system")
-    pause: float = Field(5, ge=0, description="seconds between loop cycles")
-    max_attempts: int = Field(3, ge=1, description="attempts before a run becomes X")
-    lease: float = Field(3600, gt=0, description="seconds before an idle claim is stale")
-    transfers: int = Field(2, ge=1, description="parallel input transfers")
-    grace: float = Field(120, ge=0, description="seconds before a job gone without exit is lost")
+    nproc: int = _count(1, 100_000, "jobs in flight at most", 10)
+    nprep: int = _count(0, 100_000, "inputs staged ahead of submission at most", 5)
+    spacelim: float = Field(
+        90, gt=0, le=100, strict=True, allow_inf_nan=False, description="percent of the data fs"
+    )
+    pause: float = _seconds("seconds between loop cycles", 5)
+    max_attempts: int = _count(1, 1000, "attempts before a run becomes X", 3)
+    lease: float = _seconds("seconds before an idle claim is stale", 3600, positive=True)
+    transfers: int = _count(1, 100, "parallel input transfers", 2)
+    grace: float = _seconds("seconds before a job gone without exit is lost", 120)
 
 
 class Resources(_Strict):
@@ -115,7 +149,7 @@ class Resources(_Strict):
 
     time: str | None = Field(None, description="wall time, HH:MM:SS or minutes")
     memory: str | None = Field(None, description="memory, e.g. 2G")
-    cpus: int = Field(1, ge=1)
+    cpus: int = _count(1, 100_000, "cores per job", 1)
     queue: str | None = Field(None, description="partition (Slurm) or queue (SGE/HTCondor)")
     extra: tuple[str, ...] = Field((), description="raw scheduler arguments")
 
@@ -131,7 +165,24 @@ class Job(_Strict):
     @field_validator("command")
     @classmethod
     def _command_fields(cls, value: str) -> str:
-        return _check_template(value, COMMAND_FIELDS)
+        quoted = quoted_fields(value)
+        if quoted:
+            raise ValueError(
+                f"field {quoted[0]} is inside quotes; write the field bare ({quoted[0][1:-1]}): "
+                "every field reaches the job as one word, spaces and quotes included"
+            )
+        return _check_template(value, COMMAND_FIELDS, _COMMAND_SAMPLES)
+
+    @field_validator("env")
+    @classmethod
+    def _shell_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _SHELL_NAME.fullmatch(key):
+                raise ValueError(
+                    f"{key!r} is not an environment variable name "
+                    "(letters, digits and _, not starting with a digit)"
+                )
+        return value
 
 
 class Archive(_Strict):
@@ -141,20 +192,20 @@ class Archive(_Strict):
     filename: str = Field("run{run:05d}.mid", description="raw file name template")
     recall: str | None = Field(None, description="site command sent before a download")
     checksums: Path | None = Field(None, description="file of 'name adler32' lines")
-    timeout: float = Field(60, gt=0, description="seconds without progress before giving up")
-    retries: int = Field(3, ge=0, description="retries of a dropped transfer")
+    timeout: float = _seconds("seconds without progress before giving up", 60, positive=True)
+    retries: int = _count(0, 100, "retries of a dropped transfer", 3)
 
     @field_validator("filename", "recall")
     @classmethod
     def _fields(cls, value: str | None) -> str | None:
-        return None if value is None else _check_template(value, ARCHIVE_FIELDS)
+        if value is None:
+            return None
+        return _check_template(value, ARCHIVE_FIELDS, {**_PATH_SAMPLES, "filename": "run.mid"})
 
     @field_validator("url")
     @classmethod
-    def _scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("ftp://", "file://")):
-            raise ValueError(f"{value!r}: archive url must start with ftp:// or file://")
-        return value
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_archive_url(value)
 
 
 class Quota(_Strict):
@@ -171,6 +222,9 @@ class Site(_Strict):
     data: Path = Field(Path("~/data"), description="root of the output tree")
     staging: Path | None = Field(None, description="where raw inputs go; default {data}/raw")
     work: Path | None = Field(None, description="job scripts and state; default {data}/work")
+    output_roots: tuple[Path, ...] = Field(
+        (), description="directories besides data where output templates may write"
+    )
     backend: Backend = "local"
     archive: Archive = Archive()
     quota: Quota | None = None
@@ -181,8 +235,12 @@ class Production(_Strict):
 
     type: ProductionType
     tag: str = Field(min_length=1, description="software tag, recorded as 'software'")
-    version: int | None = Field(None, ge=1, description="default: highest + 1 at init")
-    base: int | None = Field(None, ge=1, description="rootana: the alcapana version it reads")
+    version: int | None = Field(
+        None, ge=1, le=_MAX_VERSION, strict=True, description="default: highest + 1 at init"
+    )
+    base: int | None = Field(
+        None, ge=1, le=_MAX_VERSION, strict=True, description="rootana: the alcapana version"
+    )
     datasets: tuple[str, ...] = Field((), description="empty: all datasets")
     quality: tuple[str, ...] = Field(("gold",), description="empty: any quality, NULL included")
     site: Path | None = Field(None, description="site TOML, relative to this file")
@@ -204,7 +262,9 @@ class Production(_Strict):
                 raise ValueError(
                     f"outputs.{name}: not an output of {self.type} (expected one of {allowed})"
                 )
-            _check_template(template, PATH_FIELDS)
+            _check_template(template, PATH_FIELDS, _samples(_PATH_SAMPLES, self.type))
+        if self.type == "alcapana" and "base" in template_fields(self.job.command):
+            raise ValueError("job.command: {base} has no value in an alcapana production")
         for log in ("olog", "elog"):
             if self.outputs.get(log) == "":
                 raise ValueError(f"outputs.{log}: the job's logs cannot be switched off")
@@ -345,6 +405,7 @@ def _site_from(path: Path | None) -> tuple[Site, Path | None]:
             "data": _relative_to(base, site.data),
             "staging": _relative_to(base, site.staging),
             "work": _relative_to(base, site.work),
+            "output_roots": tuple(_relative_to(base, root) for root in site.output_roots),
             "archive": archive,
         }
     )
@@ -355,6 +416,12 @@ def identity() -> tuple[str, str]:
     """Who is acting: ``$ALCAPCTL_USER`` or the login name, and this host's short name."""
     user = os.environ.get("ALCAPCTL_USER") or getpass.getuser()
     host = os.environ.get("ALCAPCTL_HOST") or socket.gethostname().split(".")[0]
+    for variable, value in (("ALCAPCTL_USER", user), ("ALCAPCTL_HOST", host)):
+        if not _NAME.fullmatch(value) or value in (".", ".."):
+            raise ConfigError(
+                f"${variable}: {value!r} is not a user or host name (letters, digits, '.', "
+                "'_', '-', '@'; it names files and goes into output paths)"
+            )
     return user, host
 
 

@@ -1,6 +1,7 @@
 """Job wrapper scripts: one generated /bin/sh script per run and attempt, same on every backend.
 
-The script runs the production's ``[job] command`` with every field shell-quoted, sends its
+The script runs the production's ``[job] command`` with every field passed as an exported
+variable (see ``alcapctl.templates``), sends its
 stdout/stderr to the ``olog``/``elog`` outputs, on batch schedulers writes its PID to the
 heartbeat file and touches that file while it runs, and writes the payload's exit code to
 ``exit`` at the end, also when the scheduler sends SIGTERM.  Backends never read
@@ -14,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
-import string
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from alcapctl.templates import shell_command
 
 __all__ = [
     "EXIT_FILE",
@@ -54,13 +56,6 @@ GONE_FILE = "gone"  # mtime: when reap first saw the job gone without an exit fi
 HEARTBEAT_INTERVAL = 60
 
 _LOGS = ("olog", "elog")
-
-
-class _QuotingFormatter(string.Formatter):
-    """Format each field with its spec (``{run:05d}``), then shell-quote the result."""
-
-    def format_field(self, value: Any, format_spec: str) -> str:
-        return shlex.quote(super().format_field(value, format_spec))
 
 
 def job_name(short: str, run: int, attempt: int) -> str:
@@ -106,7 +101,8 @@ def render_script(
     and the ``sleep`` cost half of a cheap job.
     """
     q = shlex.quote
-    payload = _QuotingFormatter().format(command, **fields, **outputs)
+    paths = {name: str(path) for name, path in outputs.items()}
+    payload, variables = shell_command(command, {**fields, **paths})
     dirs = sorted({str(path.parent) for path in outputs.values()})
     helper, beat = ([], "") if heartbeat is None else (_helper(heartbeat), " $beat")
     lines = [
@@ -115,6 +111,7 @@ def render_script(
         f"cd {q(str(jobdir))} || exit 111",
         *([] if heartbeat is None else [f"echo $$ >{HEARTBEAT_FILE}"]),
         *(f"export {key}={q(value)}" for key, value in sorted(env.items())),
+        *(f"export {key}={q(value)}" for key, value in variables.items()),
         f'finish() {{ {"kill $beat 2>/dev/null; " if helper else ""}echo "$1" >{EXIT_FILE}; '
         'exit "$1"; }',
         *helper,

@@ -3,6 +3,15 @@
 cd /work/alcapana_v4/jobs/alcap-alcapana4-02091-a1 || exit 111
 export DAQdir='/opt/daq dir'
 export ROOTSYS=/opt/root
+export ALCAPCTL_RUN=2091
+export ALCAPCTL_INPUT='/data/raw/it'"'"'s run02091.mid'
+export ALCAPCTL_VERSION=4
+export ALCAPCTL_TREE=/data/tree/v4/tree02091.root
+export ALCAPCTL_HIST=/data/hist/v4/hist02091.root
+export ALCAPCTL_ODB=/data/dump/v4/dump02091.root
+export ALCAPCTL_OLOG=/data/log/v4/alcapana.run02091.out
+export ALCAPCTL_ELOG=/data/log/v4/alcapana.run02091.err
+export ALCAPCTL_RUN_1=02091
 finish() { echo "$1" >exit; exit "$1"; }
 trap 'finish 143' TERM INT HUP
 [ -d /data/dump/v4 ] || mkdir -p /data/dump/v4 2>>wrapper.log || finish $?
@@ -10,7 +19,7 @@ trap 'finish 143' TERM INT HUP
 [ -d /data/log/v4 ] || mkdir -p /data/log/v4 2>>wrapper.log || finish $?
 [ -d /data/tree/v4 ] || mkdir -p /data/tree/v4 2>>wrapper.log || finish $?
 {
-$DAQdir/alcapana -i '/data/raw/it'"'"'s run02091.mid' -T /data/tree/v4/tree02091.root -H /data/hist/v4/hist02091.root -D /data/dump/v4/dump02091.root -r 02091 -v 4
+$DAQdir/alcapana -i "$ALCAPCTL_INPUT" -T "$ALCAPCTL_TREE" -H "$ALCAPCTL_HIST" -D "$ALCAPCTL_ODB" -r "$ALCAPCTL_RUN_1" -v "$ALCAPCTL_VERSION"
 } </dev/null >/data/log/v4/alcapana.run02091.out 2>/data/log/v4/alcapana.run02091.err &
 job=$!
 trap 'kill -TERM $job 2>/dev/null' TERM INT HUP
