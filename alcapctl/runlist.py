@@ -1,11 +1,17 @@
-"""Reading run lists (run, dataset, quality) from CSV or TSV files for ``datasets import``."""
+"""Reading run lists (run, dataset, quality) from CSV or TSV files for ``datasets import``.
+
+The csv module reads them in strict mode, one record a line: a quote left open is an
+error naming its line, not a record that swallows the runs after it.
+"""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 from alcapctl.errors import UsageError
+from alcapctl.runnumber import MAX_RUN
 from alcapctl.store.records import DatasetRow
 
 __all__ = ["read_runlist"]
@@ -26,7 +32,7 @@ def read_runlist(path: Path) -> list[DatasetRow]:
     delimiter = "\t" if "\t" in first else ","
     order = ("run", "dataset", "quality")
     rows: list[DatasetRow] = []
-    for lineno, fields in enumerate(csv.reader(lines, delimiter=delimiter), start=1):
+    for lineno, fields in _records(path, lines, delimiter):
         if not fields or not "".join(fields).strip() or fields[0].lstrip().startswith("#"):
             continue
         fields = [f.strip() for f in fields]
@@ -49,8 +55,27 @@ def read_runlist(path: Path) -> list[DatasetRow]:
             raise UsageError(f"{path}:{lineno}: run {record['run']!r} is not a number") from None
         if run < 0 or not record["dataset"]:
             raise UsageError(f"{path}:{lineno}: needs a run >= 0 and a dataset name")
+        if run > MAX_RUN:
+            raise UsageError(f"{path}:{lineno}: run {run} is above {MAX_RUN} (a 64-bit integer)")
         quality = None if record["quality"].lower() in _NULLS else record["quality"]
         rows.append(DatasetRow(run, record["dataset"], quality, lineno))
     if not rows:
         raise UsageError(f"{path}: no runs in the file")
     return rows
+
+
+def _records(path: Path, lines: list[str], delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of each line; a quote left open or a stray quote is an error
+    naming the line, never a record that swallows the lines after it."""
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    while True:
+        lineno = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise UsageError(f"{path}:{lineno}: malformed line ({exc})") from None
+        if reader.line_num != lineno:
+            raise UsageError(f"{path}:{lineno}: a quote is not closed on this line")
+        yield lineno, fields

@@ -1,4 +1,7 @@
-"""FTP credentials from a netrc file, refused when others can read it (as ftp clients do)."""
+"""FTP credentials from a netrc file, refused when others can read it (as ftp clients do).
+
+No error from here ever shows a token of the file: any of them may be a password.
+"""
 
 from __future__ import annotations
 
@@ -34,8 +37,17 @@ def netrc_credentials(host: str, path: Path | None = None) -> tuple[str, str]:
         )
     try:
         entry = netrc.netrc(str(path)).authenticators(host)
-    except (netrc.NetrcParseError, OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the netrc file: {exc}") from None
+    except netrc.NetrcParseError as exc:
+        # Its message quotes the token it stumbled on, which may be a password.
+        raise UsageError(
+            f"{path}: malformed near line {exc.lineno}; expected "
+            "'machine HOST login NAME password SECRET' (the line is not shown: it may hold "
+            "a password)"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the netrc file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: the netrc file is not UTF-8 text") from None
     if entry is None:
         raise UsageError(f"{path}: no 'machine {host}' entry for the archive")
     login, _, password = entry

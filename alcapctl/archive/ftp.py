@@ -22,6 +22,7 @@ import structlog
 from alcapctl.archive.base import Archive, ArchiveUnavailable, FetchError, Progress, part_path, pump
 from alcapctl.archive.credentials import netrc_credentials, netrc_path
 from alcapctl.errors import UsageError
+from alcapctl.urls import mask_url
 
 __all__ = ["FtpArchive"]
 
@@ -51,7 +52,7 @@ class FtpArchive(Archive):
         parts = urllib.parse.urlsplit(url)
         if not parts.hostname:
             raise UsageError(f"{url}: an ftp:// archive URL needs a host")
-        self.url = url
+        self.url = mask_url(url)  # shown in messages only
         self.host = parts.hostname
         self.port = parts.port or ftplib.FTP_PORT
         self.directory = urllib.parse.unquote(parts.path).strip("/")

@@ -14,6 +14,7 @@ from alcapctl.cli.options import (
     production_argument,
     store_options,
 )
+from alcapctl.runnumber import RunNumber
 
 if TYPE_CHECKING:
     from alcapctl.batch.base import Backend
@@ -88,7 +89,9 @@ def reap(app: AppContext, as_json: bool) -> None:
 
 @click.command()
 @production_argument
-@click.option("--run", "runs", multiple=True, type=int, metavar="N", help="A run (repeatable).")
+@click.option(
+    "--run", "runs", multiple=True, type=RunNumber(), metavar="N", help="A run (repeatable)."
+)
 @click.option("--failed", is_flag=True, help="Every run that failed for good (X).")
 @json_option
 @store_options

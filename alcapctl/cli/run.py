@@ -15,6 +15,7 @@ from alcapctl.cli.options import (
     production_argument,
     store_options,
 )
+from alcapctl.runnumber import RunNumber
 
 
 @click.command()
@@ -97,7 +98,7 @@ def run(
 
 @click.command()
 @production_argument
-@click.option("--run", "runs", type=int, multiple=True, help="Only this run (repeatable).")
+@click.option("--run", "runs", type=RunNumber(), multiple=True, help="Only this run (repeatable).")
 @click.option("--user", help="Abort another user's runs (any host) instead of your own.")
 @json_option
 @store_options

@@ -9,6 +9,7 @@ from alcapctl.states import RunState
 from alcapctl.steps.claim import wanted
 from alcapctl.steps.context import StepContext
 from alcapctl.store import ProductionRecord, RunTable, Store
+from alcapctl.urls import mask_url
 
 __all__ = ["check_production"]
 
@@ -24,7 +25,7 @@ def check_production(settings: Settings, store: Store) -> dict[str, Any]:
         "registered": registered,
         "settings": {
             "file": str(settings.production_file),
-            "database": settings.database,
+            "database": mask_url(settings.database),
             "data": str(settings.data),
             "staging": str(settings.staging),
             "work": str(settings.work),

@@ -37,6 +37,7 @@ from alcapctl.files import remove_all
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
 from alcapctl.store import RunRecord, RunTable
+from alcapctl.urls import mask_url
 
 __all__ = ["SubmitResult", "command_fields", "prepare", "submit"]
 
@@ -82,7 +83,7 @@ def _clash(ctx: StepContext, run: RunRecord) -> str | None:
     name, path = existing[0]
     return (
         f"output {name} {path} already exists and was not written by "
-        f"{ctx.record.name} of {ctx.settings.database}; move it away, or change "
+        f"{ctx.record.name} of {mask_url(ctx.settings.database)}; move it away, or change "
         "the output templates or the data directory, then alcapctl retry"
     )
 

@@ -82,13 +82,25 @@ def _selected_runs(conn: Connection, prod: Production, version: int) -> list[int
     return sorted(int(r) for r in conn.execute(query).scalars() if r is not None)
 
 
+def _check_base(conn: Connection, base: int) -> None:
+    """A rootana production's base must exist and have finished runs to read."""
+    if _get(conn, "alcapana", base) is None:
+        raise DatabaseError(f"base production alcapana_v{base} is not in the database")
+    table = production_table("alcapana", base)
+    done = select(table.c.run).where(table.c.status == RunState.FINISHED.value).limit(1)
+    if conn.execute(done).first() is None:
+        raise DatabaseError(
+            f"base production alcapana_v{base} has no finished run (F) yet: a rootana "
+            "production reads only finished trees; run it first, or pick another base"
+        )
+
+
 def init_production(conn: Connection, prod: Production) -> InitResult:
     """Register ``prod`` and give each selected run an N row; a repeat adds only new runs."""
     validate_datasets(conn, prod.datasets)
     if prod.type == "rootana":
         assert prod.base is not None
-        if _get(conn, "alcapana", prod.base) is None:
-            raise DatabaseError(f"base production alcapana_v{prod.base} is not in the database")
+        _check_base(conn, prod.base)
         ensure_production_table(conn, "alcapana", prod.base)
     record = _get(conn, prod.type, prod.version) if prod.version else _by_tag(conn, prod)
     created = record is None
@@ -150,8 +162,7 @@ def preview_init(conn: Connection, prod: Production) -> tuple[int, bool, list[in
     version = record.version if record else (prod.version or _next_version(conn, prod.type))
     if prod.type == "rootana":
         assert prod.base is not None
-        if _get(conn, "alcapana", prod.base) is None:
-            raise DatabaseError(f"base production alcapana_v{prod.base} is not in the database")
+        _check_base(conn, prod.base)
     have: set[int] = set()
     if record is not None:
         ensure = production_table(record.type, record.version)
