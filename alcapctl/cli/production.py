@@ -33,7 +33,10 @@ def init(app: AppContext, as_json: bool) -> None:
     Example:
       alcapctl init productions/rootana_v8.toml
     """
+    from alcapctl.steps.outputs import check_outputs
+
     assert app.settings.production is not None
+    check_outputs(app.settings, app.store)
     result = app.store.init(app.settings.production)
     record = result.record
     if as_json:

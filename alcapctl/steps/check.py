@@ -1,13 +1,20 @@
-"""check: validate a production and show what it would do, without changing anything."""
+"""check: validate a production and show what it would do, without changing anything.
+
+Beyond the TOML's own validation it refuses (exit 2) what would fail only once runs are
+claimed: output paths that escape the data root or clash (``steps.outputs``) and a
+checksums file that does not exist.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from alcapctl.config import Settings
+from alcapctl.errors import ConfigError
 from alcapctl.states import RunState
 from alcapctl.steps.claim import wanted
 from alcapctl.steps.context import StepContext
+from alcapctl.steps.outputs import check_outputs
 from alcapctl.store import ProductionRecord, RunTable, Store
 from alcapctl.urls import mask_url
 
@@ -18,6 +25,12 @@ def check_production(settings: Settings, store: Store) -> dict[str, Any]:
     """Resolved settings, sample output paths, and the runs init or claim would take."""
     prod = settings.production
     assert prod is not None
+    check_outputs(settings, store)
+    checksums = settings.archive.checksums
+    if checksums is not None and not checksums.is_file():
+        raise ConfigError(
+            f"{settings.production_file}: archive.checksums: {checksums}: no such file"
+        )
     version, registered, new_runs = store.preview_init(prod)
     record = ProductionRecord(prod.type, version, prod.tag, None, None, prod.base)
     report: dict[str, Any] = {
