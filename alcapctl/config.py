@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from alcapctl.errors import ConfigError
 from alcapctl.templates import check_fields, check_types, quoted_fields, template_fields
-from alcapctl.urls import check_archive_url
+from alcapctl.urls import check_archive_url, mask_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -356,7 +356,7 @@ def _validation_message(path: Path, exc: ValidationError) -> str:
             msg = "unknown key"
         got = err.get("input")
         quiet = err["type"] in {"extra_forbidden", "missing"} or isinstance(got, dict)
-        shown = "" if quiet else f" (got {got!r})"
+        shown = "" if quiet else f" (got {mask_url(got) if isinstance(got, str) else got!r})"
         lines.append(f"{path}: {loc or '<top>'}: {msg}{shown}")
     return "\n".join(lines)
 

@@ -61,6 +61,11 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under ``root`` by its path and sha256: to show a command changed none."""
+    return {str(p.relative_to(root)): digest(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def write_toml(path: Path, content: dict[str, Any]) -> Path:
     path.write_text(tomli_w.dumps(content))
     return path

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.conftest import digest, write_toml
+from tests.conftest import digest, snapshot, write_toml
 
 
 @pytest.fixture
@@ -19,41 +19,154 @@ def unchanged(db_path: Path):  # type: ignore[no-untyped-def]
 
 
 BASE = {"type": "alcapana", "tag": "t", "job": {"command": "true"}}
+ROOTANA = {"type": "rootana", "tag": "r", "base": 1, "job": {"command": "true"}}
+EVERY = ("init", "claim", "check")  # commands that read the TOML refuse what it holds
+BEFORE_RUNS = ("init", "check")  # refused before any run is registered or claimed
+SECRET = "hunter2secret"
 
 
-@pytest.mark.parametrize(
-    ("content", "expected"),
-    [
-        ({**BASE, "colour": "red"}, "colour: unknown key"),
-        ({**BASE, "limits": {"nproc": -1}}, "limits.nproc"),
-        ({**BASE, "limits": {"nprep": "many"}}, "limits.nprep"),
-        ({**BASE, "limits": {"spacelim": 0.9, "pause": -5}}, "limits.pause"),
-        ({**BASE, "limits": {"spacelim": 150}}, "limits.spacelim"),
-        ({**BASE, "type": "rootana"}, "base: a rootana production needs"),
-        ({**BASE, "base": 3}, "base: an alcapana production reads raw files"),
-        ({**BASE, "type": "geant"}, "type"),
-        ({**BASE, "version": "eight"}, "version"),
-        ({**BASE, "job": {"command": "run {rnu}"}}, "job.command"),
-        ({**BASE, "outputs": {"ntuple": "{data}/n.root"}}, "outputs.ntuple: not an output"),
-        ({**BASE, "job": {"command": "true", "resources": {"gpus": 1}}}, "job.resources.gpus"),
-        ({"type": "alcapana", "job": {"command": "true"}}, "tag: Field required"),
-    ],
-)
+def _job(command: str, **more: object) -> dict[str, object]:
+    return {**BASE, "job": {"command": command, **more}}
+
+
+def _case(
+    content: dict[str, object],
+    expected: str,
+    commands: tuple[str, ...] = EVERY,
+    env: dict[str, str] | None = None,
+    site: dict[str, object] | None = None,
+) -> object:
+    return pytest.param(content, expected, commands, env or {}, site or {}, id=expected[:40])
+
+
+# One table of bad inputs: each exits 2 with a message naming the file and the key, and
+# leaves every file (the database included) byte for byte as it was.
+BAD_INPUTS = [
+    _case({**BASE, "colour": "red"}, "colour: unknown key"),
+    _case({**BASE, "limits": {"nproc": -1}}, "limits.nproc"),
+    _case({**BASE, "limits": {"nproc": "10"}}, "limits.nproc: Input should be a valid integer"),
+    _case({**BASE, "limits": {"nproc": True}}, "limits.nproc: Input should be a valid integer"),
+    _case({**BASE, "limits": {"nproc": 1e20}}, "limits.nproc: Input should be a valid integer"),
+    _case({**BASE, "limits": {"nproc": 100_001}}, "limits.nproc: Input should be less than"),
+    _case({**BASE, "limits": {"nprep": "many"}}, "limits.nprep"),
+    _case({**BASE, "limits": {"spacelim": 0.9, "pause": -5}}, "limits.pause"),
+    _case({**BASE, "limits": {"pause": float("inf")}}, "limits.pause: Input should be a finite"),
+    _case({**BASE, "limits": {"pause": float("nan")}}, "limits.pause: Input should be a finite"),
+    _case({**BASE, "limits": {"pause": "5"}}, "limits.pause: Input should be a valid number"),
+    _case({**BASE, "limits": {"spacelim": 150}}, "limits.spacelim"),
+    _case({**BASE, "limits": {"spacelim": True}}, "limits.spacelim"),
+    _case({**BASE, "limits": {"lease": 0}}, "limits.lease"),
+    _case({**BASE, "limits": {"grace": 1e9}}, "limits.grace: Input should be less than"),
+    _case({**BASE, "limits": {"max_attempts": 2.5}}, "limits.max_attempts"),
+    _case({**BASE, "limits": {"transfers": 0}}, "limits.transfers"),
+    _case({**BASE, "type": "rootana"}, "base: a rootana production needs"),
+    _case({**BASE, "base": 3}, "base: an alcapana production reads raw files"),
+    _case({**BASE, "type": "geant"}, "type"),
+    _case({**BASE, "version": "eight"}, "version"),
+    _case({**BASE, "version": 2**40}, "version: Input should be less than"),
+    _case({**BASE, "version": 4.0}, "version: Input should be a valid integer"),
+    _case(_job("run {rnu}"), "job.command"),
+    _case(_job("run {run:bad}"), "job.command: template 'run {run:bad}': {run:bad} does not fit"),
+    _case(_job("run {tag:05d}"), "job.command: template 'run {tag:05d}': {tag:05d} does not fit"),
+    _case(_job("run {base}"), "{base} has no value in an alcapana production"),
+    _case(_job('run "{tag}"'), 'job.command: field "{tag}" is inside quotes; write the field bare'),
+    _case(_job("run '{input}'"), "job.command: field '{input}' is inside quotes"),
+    _case(_job('run "x $(cat {input})"'), 'job.command: field "{input}" is inside quotes'),
+    _case(_job("true", env={"X=1; touch PWNED; Y": "2"}), "job.env: 'X=1; touch PWNED; Y' is not"),
+    _case(_job("true", env={"1X": "2"}), "job.env: '1X' is not an environment"),
+    _case({**BASE, "outputs": {"ntuple": "{data}/n.root"}}, "outputs.ntuple: not an output"),
+    _case({**BASE, "outputs": {"tree": "{data}/t{run:x.y}"}}, "{run:x.y} does not fit"),
+    _case({**BASE, "outputs": {"hist": "{data}/{type:d}{run}"}}, "{type:d} does not fit"),
+    _case(_job("true", resources={"gpus": 1}), "job.resources.gpus"),
+    _case(_job("true", resources={"cpus": "4"}), "job.resources.cpus"),
+    _case({"type": "alcapana", "job": {"command": "true"}}, "tag: Field required"),
+    _case(
+        {**BASE, "archive": {"url": f"ftp://alcap:{SECRET}@archive.psi.ch/raw"}},
+        "archive.url: 'ftp://alcap:***@archive.psi.ch/raw': a password in the URL is "
+        "refused; put it in ~/.netrc",
+    ),
+    _case({**BASE, "archive": {"url": "ftp:///raw"}}, "archive.url: 'ftp:///raw': an ftp://"),
+    _case({**BASE, "archive": {"url": "ftp://host:99999/raw"}}, "archive.url: 'ftp://host:99"),
+    _case(
+        {**BASE, "archive": {"url": "file://otherhost/raw"}},
+        "archive.url: 'file://otherhost/raw': a file:// archive must be on this machine",
+    ),
+    _case({**BASE, "archive": {"url": "file:///"}}, "archive.url: 'file:///': a file://"),
+    _case({**BASE, "archive": {"url": "http://host/raw"}}, "archive.url: 'http://host/raw'"),
+    _case({**BASE, "archive": {"filename": "run{run:s}.mid"}}, "archive.filename"),
+    _case({**BASE, "archive": {"timeout": float("inf")}}, "archive.timeout"),
+    _case(
+        {**BASE, "archive": {"url": "file:///raw", "checksums": "missing-sums.txt"}},
+        "archive.checksums: ",
+        ("check",),
+    ),
+    _case(
+        {**BASE, "outputs": {"tree": "{data}/../../tree{run}.root"}},
+        "outputs.tree: run 2091 would write ",
+        BEFORE_RUNS,
+    ),
+    _case(
+        {**BASE, "outputs": {"tree": "/elsewhere/tree{run}.root"}},
+        "outputs.tree: run 2091 would write /elsewhere/tree2091.root, outside",
+        BEFORE_RUNS,
+    ),
+    _case(
+        {**BASE, "outputs": {"tree": "{data}/../{user}/tree{run}.root"}},
+        "outputs.tree: run 2091 would write ",
+        BEFORE_RUNS,
+        site={"output_roots": ["/x"]},
+    ),
+    _case(
+        {**BASE, "outputs": {"tree": "{data}/tree/v{version}/tree.root"}},
+        "outputs.tree: run 2092 would write ",
+        BEFORE_RUNS,
+    ),
+    _case(
+        {**BASE, "outputs": {"hist": "{data}/tree/v{version}/tree{run:05d}.root"}},
+        "as outputs.tree of run 2091 does",
+        BEFORE_RUNS,
+    ),
+    _case(BASE, "$ALCAPCTL_USER: '../../x' is not a user", env={"ALCAPCTL_USER": "../../x"}),
+    _case(ROOTANA, "base: base production alcapana_v1 has no finished run", BEFORE_RUNS),
+]
+
+
+@pytest.mark.parametrize(("content", "expected", "commands", "env", "site"), BAD_INPUTS)
 def test_invalid_production(
     run_cli: Callable[..., Result],
     tmp_path: Path,
-    site_toml: Path,
-    unchanged: None,
+    db_path: Path,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
     content: dict[str, object],
     expected: str,
+    commands: tuple[str, ...],
+    env: dict[str, str],
+    site: dict[str, object],
 ) -> None:
+    base = write_toml(tmp_path / "base.toml", _base_production(tmp_path))
+    assert run_cli("init", base).exit_code == 0
+    site_toml = write_toml(
+        tmp_path / "site.toml", {"database": str(db_path), "data": str(data_dir), **site}
+    )
     prod = write_toml(tmp_path / "bad.toml", {**content, "site": str(site_toml)})
-    for command in ("init", "claim", "check"):
+    before = snapshot(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for command in commands:
         result = run_cli(command, prod)
         assert result.exit_code == 2, (command, result.output)
-        assert str(prod) in result.stderr
-        assert expected in result.stderr
+        assert str(prod) in result.stderr or env, (command, result.stderr)
+        assert expected in result.stderr, (command, result.stderr)
         assert "Traceback" not in result.output
+        assert SECRET not in result.output
+    assert snapshot(tmp_path) == before
+
+
+def _base_production(tmp_path: Path) -> dict[str, object]:
+    """An alcapana_v1 with no finished run, for the rootana case."""
+    site = {"database": str(tmp_path / "production.db"), "data": str(tmp_path / "data")}
+    return {**BASE, "version": 1, "site": str(write_toml(tmp_path / "base-site.toml", site))}
 
 
 def test_malformed_toml(run_cli: Callable[..., Result], tmp_path: Path, unchanged: None) -> None:
@@ -146,6 +259,9 @@ def test_rootana_without_base_production(
         ("run,set,quality\n2091,SiR2,gold\n", ":1: header must name run, dataset, quality"),
         ("2091,SiR2,silver\n", ":1: run 2091 in SiR2 has quality 'silver', but the database"),
         ("# only a comment\n", "no runs in the file"),
+        ('2091,SiR2,gold\n2092,"SiR2,gold\n2093,SiR2,gold\n', ":2: malformed line"),
+        ('2091,"SiR2,gold\n2092",SiR2,gold\n', ":1: a quote is not closed on this line"),
+        ("9223372036854775808,SiR2,gold\n", ":1: run 9223372036854775808 is above"),
     ],
 )
 def test_bad_runlist(
@@ -170,3 +286,51 @@ def test_negative_limit_on_command_line(
     result = run_cli("claim", make_production(), "-n", "-3")
     assert result.exit_code == 2
     assert "-n" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["retry", "abort"])
+def test_run_number_above_int64(
+    run_cli: Callable[..., Result],
+    make_production: Callable[..., Path],
+    db_path: Path,
+    command: str,
+) -> None:
+    prod = make_production()
+    assert run_cli("init", prod).exit_code == 0
+    before = digest(db_path)
+    result = run_cli(command, prod, "--run", str(2**63))
+    assert result.exit_code == 2, result.output
+    assert "--run" in result.stderr
+    assert f"{2**63} is not a run number" in result.stderr
+    assert digest(db_path) == before
+
+
+def test_output_roots_allow_a_directory(
+    run_cli: Callable[..., Result], tmp_path: Path, db_path: Path, data_dir: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    site = write_toml(
+        tmp_path / "site.toml",
+        {"database": str(db_path), "data": str(data_dir), "output_roots": [str(elsewhere)]},
+    )
+    outputs = {"tree": f"{elsewhere}/tree{{run}}.root"}
+    prod = write_toml(tmp_path / "p.toml", {**BASE, "site": str(site), "outputs": outputs})
+    result = run_cli("check", prod, "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count(f"{elsewhere}/tree2091.root") == 1
+    assert run_cli("init", prod).exit_code == 0
+
+
+def test_two_productions_on_one_path(
+    run_cli: Callable[..., Result], make_production: Callable[..., Path], db_path: Path
+) -> None:
+    outputs = {"tree": "{data}/tree/tree{run:05d}.root"}  # no {version}
+    assert run_cli("init", make_production("v1.toml", version=1, outputs=outputs)).exit_code == 0
+    before = digest(db_path)
+    copy = make_production("v2.toml", version=2, tag="newer", outputs=outputs)
+    for command in ("check", "init"):
+        result = run_cli(command, copy)
+        assert result.exit_code == 2, result.output
+        assert str(copy) in result.stderr
+        assert "outputs.tree: alcapana_v2 and alcapana_v1 would both write" in result.stderr
+    assert digest(db_path) == before

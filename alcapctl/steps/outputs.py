@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from alcapctl.config import Settings
-from alcapctl.errors import ConfigError
+from alcapctl.errors import ConfigError, DatabaseError
 from alcapctl.steps.context import StepContext
 from alcapctl.store import ProductionRecord, Store
 from alcapctl.store.outputs import recorded_outputs, run_numbers
@@ -41,7 +41,10 @@ def check_outputs(settings: Settings, store: Store) -> None:
     prod = settings.production
     assert prod is not None
     where = f"{settings.production_file}: outputs"
-    version, registered, new_runs = store.preview_init(prod)
+    try:
+        version, registered, new_runs = store.preview_init(prod)
+    except DatabaseError as exc:
+        raise DatabaseError(f"{settings.production_file}: {exc}") from None
     record = ProductionRecord(prod.type, version, prod.tag, None, None, prod.base)
     runs = sorted(
         {*new_runs, *(store.read(lambda c: run_numbers(c, record)) if registered else ())}

@@ -90,7 +90,7 @@ def _check_base(conn: Connection, base: int) -> None:
     done = select(table.c.run).where(table.c.status == RunState.FINISHED.value).limit(1)
     if conn.execute(done).first() is None:
         raise DatabaseError(
-            f"base production alcapana_v{base} has no finished run (F) yet: a rootana "
+            f"base: base production alcapana_v{base} has no finished run (F) yet: a rootana "
             "production reads only finished trees; run it first, or pick another base"
         )
 
