@@ -213,6 +213,17 @@ def test_not_a_database(run_cli: Callable[..., Result], tmp_path: Path) -> None:
     assert junk.read_bytes() == before
 
 
+def test_truncated_database(run_cli: Callable[..., Result], db_path: Path) -> None:
+    with db_path.open("r+b") as fh:
+        fh.truncate(db_path.stat().st_size // 2)
+    before = digest(db_path)
+    for args in (("status", "--all"), ("datasets", "list")):
+        result = run_cli(*args, "--database", db_path)
+        assert result.exit_code == 2, result.output
+        assert f"{db_path}: the database file is damaged" in result.stderr
+    assert digest(db_path) == before
+
+
 def test_unknown_dataset(
     run_cli: Callable[..., Result], make_production: Callable[..., Path], db_path: Path
 ) -> None:

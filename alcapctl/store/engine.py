@@ -205,6 +205,11 @@ class Database:
         text = str(exc.orig)
         if "not a database" in text or "file is encrypted" in text:
             return DatabaseError(f"{self.path or self.url}: not an SQLite database ({text})")
+        if "malformed" in text:
+            return DatabaseError(
+                f"{self.path or self.url}: the database file is damaged, cut short or "
+                f"corrupt ({text}); restore it from a backup (alcapctl backup-restore)"
+            )
         if "unable to open" in text:
             return DatabaseError(f"{self.path or self.url}: cannot open the database ({text})")
         if "readonly" in text or "read-only" in text:
