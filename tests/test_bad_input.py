@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -344,4 +345,29 @@ def test_two_productions_on_one_path(
         assert result.exit_code == 2, result.output
         assert str(copy) in result.stderr
         assert "outputs.tree: alcapana_v2 and alcapana_v1 would both write" in result.stderr
+    assert digest(db_path) == before
+
+
+def test_path_another_production_recorded(
+    run_cli: Callable[..., Result], make_production: Callable[..., Path], db_path: Path
+) -> None:
+    base = make_production("v1.toml", version=1)
+    assert run_cli("init", base).exit_code == 0
+    tree = str(db_path.parent / "data" / "tree" / "v1" / "tree02091.root")
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE alcapana_v1 SET status = 'F', tree = ? WHERE run = 2091", (tree,))
+    conn.close()
+    before = digest(db_path)
+    outputs = {"out": "{data}/tree/v{base}/tree{run:05d}.root"}  # the base's trees
+    reader = make_production(
+        "r.toml", type="rootana", base=1, outputs=outputs, job={"command": "true"}
+    )
+    for command in ("check", "init"):
+        result = run_cli(command, reader)
+        assert result.exit_code == 2, result.output
+        assert str(reader) in result.stderr
+        assert (
+            f"outputs.out: run 2091 would write {tree}, which alcapana_v1 recorded as an "
+            "output of its run 2091" in result.stderr
+        )
     assert digest(db_path) == before
