@@ -40,6 +40,13 @@ def _case(
     return pytest.param(content, expected, commands, env or {}, site or {}, id=expected[:40])
 
 
+def _paths(name: str, template: str, expected: str, roots: list[str] | None = None) -> object:
+    """An output template that check and init refuse."""
+    site = {"output_roots": roots} if roots else None
+    content = {**BASE, "outputs": {name: template}}
+    return _case(content, f"outputs.{name}: {expected}", BEFORE_RUNS, site=site)
+
+
 # One table of bad inputs: each exits 2 with a message naming the file and the key, and
 # leaves every file (the database included) byte for byte as it was.
 BAD_INPUTS = [
@@ -101,32 +108,11 @@ BAD_INPUTS = [
         "archive.checksums: ",
         ("check",),
     ),
-    _case(
-        {**BASE, "outputs": {"tree": "{data}/../../tree{run}.root"}},
-        "outputs.tree: run 2091 would write ",
-        BEFORE_RUNS,
-    ),
-    _case(
-        {**BASE, "outputs": {"tree": "/elsewhere/tree{run}.root"}},
-        "outputs.tree: run 2091 would write /elsewhere/tree2091.root, outside",
-        BEFORE_RUNS,
-    ),
-    _case(
-        {**BASE, "outputs": {"tree": "{data}/../{user}/tree{run}.root"}},
-        "outputs.tree: run 2091 would write ",
-        BEFORE_RUNS,
-        site={"output_roots": ["/x"]},
-    ),
-    _case(
-        {**BASE, "outputs": {"tree": "{data}/tree/v{version}/tree.root"}},
-        "outputs.tree: run 2092 would write ",
-        BEFORE_RUNS,
-    ),
-    _case(
-        {**BASE, "outputs": {"hist": "{data}/tree/v{version}/tree{run:05d}.root"}},
-        "as outputs.tree of run 2091 does",
-        BEFORE_RUNS,
-    ),
+    _paths("tree", "{data}/../../tree{run}.root", "outside the data directory"),
+    _paths("tree", "/elsewhere/tree{run}.root", "outside the data directory"),
+    _paths("tree", "{data}/../{user}/t{run}.root", "outside the data directory", ["/x"]),
+    _paths("tree", "{data}/tree/v{version}/tree.root", "one path for two outputs: run 2092"),
+    _paths("hist", "{data}/tree/v{version}/tree{run:05d}.root", "one path for two outputs"),
     _case(BASE, "$ALCAPCTL_USER: '../../x' is not a user", env={"ALCAPCTL_USER": "../../x"}),
     _case(ROOTANA, "base: base production alcapana_v1 has no finished run", BEFORE_RUNS),
 ]

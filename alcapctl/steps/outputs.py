@@ -64,15 +64,16 @@ def check_outputs(settings: Settings, store: Store) -> None:
         for name, path in _paths(ctx, run).items():
             if not _inside(path, roots):
                 raise ConfigError(
-                    f"{where}.{name}: run {run} would write {path}, outside the data "
-                    f"directory {roots[0]}; fix the template, or list the directory in the "
-                    "site's output_roots"
+                    f"{where}.{name}: outside the data directory {roots[0]}: run {run} would "
+                    f"write {path}; fix the template, or list the directory in the site's "
+                    "output_roots"
                 )
             if path in seen:
                 other_run, other = seen[path]
                 raise ConfigError(
-                    f"{where}.{name}: run {run} would write {path}, as outputs.{other} of run "
-                    f"{other_run} does; every run and output needs a path of its own "
+                    f"{where}.{name}: one path for two outputs: run {run} would write {path}, "
+                    f"as outputs.{other} of run {other_run} does; every run and output needs "
+                    "a path of its own "
                     "(put {run} in the template)"
                 )
             seen[path] = (run, name)
