@@ -1,7 +1,7 @@
 """Job wrapper scripts: one generated /bin/sh script per run and attempt, same on every backend.
 
-The script runs the production's ``[job] command`` with every field passed as an exported
-variable (see ``alcapctl.templates``), sends its
+The script exports every field as a variable and runs the production's ``[job] command``
+with each field as that variable's quoted expansion (``alcapctl.templates``), sends its
 stdout/stderr to the ``olog``/``elog`` outputs, on batch schedulers writes its PID to the
 heartbeat file and touches that file while it runs, and writes the payload's exit code to
 ``exit`` at the end, also when the scheduler sends SIGTERM.  Backends never read
