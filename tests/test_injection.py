@@ -10,6 +10,9 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from alcapctl.urls import mask_url
 from tests.conftest import GOLD_RUNS, run_process, snapshot, write_toml
 from tests.ftpserver import FtpServer
 
@@ -124,3 +127,18 @@ def test_password_in_archive_url_is_refused_and_never_shown(
         assert SECRET not in done.stdout + done.stderr
     assert snapshot(tmp_path) == before
     assert _containing(tmp_path, SECRET, but=(site,)) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"ftp://alcap:{SECRET}@archive.psi.ch/raw", "ftp://alcap:***@archive.psi.ch/raw"),
+        (f"postgresql://alcap:{SECRET}@db:5432/prod", "postgresql://alcap:***@db:5432/prod"),
+        ("ftp://alcap@archive.psi.ch/raw", "ftp://alcap@archive.psi.ch/raw"),
+        ("sqlite:////data/production.db", "sqlite:////data/production.db"),
+        (f"ftp://a:{SECRET}@host:bad/raw", "ftp://a:***@host:bad/raw"),
+        (f"ftp://a:{SECRET}@[::1/raw", "[::1/raw"),
+    ],
+)
+def test_mask_url(url: str, shown: str) -> None:
+    assert mask_url(url) == shown
