@@ -263,8 +263,16 @@ class Production(_Strict):
                     f"outputs.{name}: not an output of {self.type} (expected one of {allowed})"
                 )
             _check_template(template, PATH_FIELDS, _samples(_PATH_SAMPLES, self.type))
-        if self.type == "alcapana" and "base" in template_fields(self.job.command):
+        used = template_fields(self.job.command)
+        if self.type == "alcapana" and "base" in used:
             raise ValueError("job.command: {base} has no value in an alcapana production")
+        written = self.output_templates()
+        missing = sorted(used & set(_LEGACY_OUTPUTS) - set(written))
+        if missing:
+            raise ValueError(
+                f"job.command: {{{missing[0]}}} is not an output this production writes "
+                f"(its outputs: {sorted(written)})"
+            )
         for log in ("olog", "elog"):
             if self.outputs.get(log) == "":
                 raise ValueError(f"outputs.{log}: the job's logs cannot be switched off")

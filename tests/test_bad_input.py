@@ -77,6 +77,8 @@ BAD_INPUTS = [
     _case(_job("run {run:bad}"), "job.command: template 'run {run:bad}': {run:bad} does not fit"),
     _case(_job("run {tag:05d}"), "job.command: template 'run {tag:05d}': {tag:05d} does not fit"),
     _case(_job("run {base}"), "{base} has no value in an alcapana production"),
+    _case(_job("run {out}"), "job.command: {out} is not an output this production writes"),
+    _case({**_job("run {odb}"), "outputs": {"odb": ""}}, "{odb} is not an output this"),
     _case(_job('run "{tag}"'), 'job.command: field "{tag}" is inside quotes; write the field bare'),
     _case(_job("run '{input}'"), "job.command: field '{input}' is inside quotes"),
     _case(_job('run "x $(cat {input})"'), 'job.command: field "{input}" is inside quotes'),
