@@ -32,9 +32,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 __all__ = [
-    "COMMAND_FIELDS",
     "OUTPUT_NAMES",
-    "PATH_FIELDS",
     "Archive",
     "Job",
     "Limits",
@@ -104,9 +102,10 @@ def _check_template(
     return check_types(check_fields(template, allowed), samples)
 
 
-def _samples(base: Mapping[str, Any], production_type: str) -> dict[str, Any]:
-    """Sample field values for a production type: an alcapana production has no base."""
-    return {**base, "type": production_type, "base": None if production_type == "alcapana" else 1}
+def _path_samples(production_type: str) -> dict[str, Any]:
+    """Sample path field values for a production type: an alcapana production has no base."""
+    base = None if production_type == "alcapana" else 1
+    return {**_PATH_SAMPLES, "type": production_type, "base": base}
 
 
 def _count(low: int, high: int, description: str, default: int) -> Any:
@@ -135,7 +134,12 @@ class Limits(_Strict):
     nproc: int = _count(1, 100_000, "jobs in flight at most", 10)
     nprep: int = _count(0, 100_000, "inputs staged ahead of submission at most", 5)
     spacelim: float = Field(
-        90, gt=0, le=100, strict=True, allow_inf_nan=False, description="percent of the data fs"
+        90,
+        gt=0,
+        le=100,
+        strict=True,
+        allow_inf_nan=False,
+        description="percent of the data file system",
     )
     pause: float = _seconds("seconds between loop cycles", 5)
     max_attempts: int = _count(1, 1000, "attempts before a run becomes X", 3)
@@ -262,7 +266,7 @@ class Production(_Strict):
                 raise ValueError(
                     f"outputs.{name}: not an output of {self.type} (expected one of {allowed})"
                 )
-            _check_template(template, PATH_FIELDS, _samples(_PATH_SAMPLES, self.type))
+            _check_template(template, PATH_FIELDS, _path_samples(self.type))
         used = template_fields(self.job.command)
         if self.type == "alcapana" and "base" in used:
             raise ValueError("job.command: {base} has no value in an alcapana production")
