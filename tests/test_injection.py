@@ -7,11 +7,15 @@ in a netrc line or an archive URL appears in no output, log, job script or dump.
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from alcapctl.batch.wrapper import render_script, write_job
 from alcapctl.urls import mask_url
 from tests.conftest import GOLD_RUNS, run_process, snapshot, write_toml
 from tests.ftpserver import FtpServer
@@ -142,3 +146,23 @@ def test_password_in_archive_url_is_refused_and_never_shown(
 )
 def test_mask_url(url: str, shown: str) -> None:
     assert mask_url(url) == shown
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    tag=st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=1),
+    name=st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00/"), min_size=1),
+)
+def test_any_value_reaches_the_job_unchanged(tmp_path: Path, tag: str, name: str) -> None:
+    """Whatever a tag or an input path holds, the job receives exactly those bytes."""
+    jobdir = tmp_path / "job"
+    outputs = {n: tmp_path / f"{n}.txt" for n in ("tree", "hist", "olog", "elog")}
+    fields = {"run": 2091, "tag": tag, "input": str(tmp_path / name)}
+    command = "printf %s {tag} >{tree}; printf %s {input} >{hist}; printf %s {run:05d}"
+    script = write_job(jobdir, render_script("j", jobdir, command, fields, outputs, {}, "t", None))
+    assert subprocess.run(["/bin/sh", str(script)], cwd=tmp_path, timeout=30).returncode == 0
+    assert outputs["tree"].read_bytes() == tag.encode()
+    assert outputs["hist"].read_bytes() == str(tmp_path / name).encode()
+    assert outputs["olog"].read_text() == "02091"
