@@ -219,9 +219,9 @@ def timeline(items: Sequence[Attempt], *, max_bars: int = 600, pixels: int = 600
     bars: list[Segment] = []
     for group in sorted({a.group for a in items}):
         mine = [a for a in items if a.group == group]
-        in_lanes = [
-            a for a in mine if a.start is not None and not (merged and a.outcome == "failed")
-        ]
+        moved = [a.start is None or (merged and a.outcome == "failed") for a in mine]
+        to_failures = [a for a, m in zip(mine, moved, strict=True) if m]
+        in_lanes = [a for a, m in zip(mine, moved, strict=True) if not m]
         lanes = _lanes(in_lanes)
         base = len(rows)
         rows += [group if i == 0 else f"{group} #{i + 1}" for i in range(max(lanes, default=0) + 1)]

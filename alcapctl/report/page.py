@@ -34,7 +34,8 @@ th, td { padding: .15em .6em; text-align: left; border-bottom: 1px solid #eee;
          vertical-align: top; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 code, pre { font-size: .9em; overflow-wrap: anywhere; }
-td:first-child { min-width: 12em; } .paths { display: inline-block; min-width: 30em; } pre { white-space: pre-wrap; margin: 0; }
+pre { white-space: pre-wrap; margin: 0; }
+td:first-child { min-width: 12em; } .paths { display: inline-block; min-width: 30em; }
 figure { margin: .5em 0; } figure svg { width: 100%; height: auto; }
 .note { color: #666; font-size: .9em; }
 """
