@@ -3,6 +3,7 @@ reading only (with a writer holding the lock), and the page's size at 100,000 ru
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections import Counter
@@ -118,7 +119,7 @@ def test_timeline_groups_attempts_by_host_or_user(ran: tuple[Path, Path]) -> Non
             lanes.setdefault(bar.row, []).append((bar.start, bar.end))
     for bars in lanes.values():  # one row, one job at a time
         bars.sort()
-        assert all(a[1] <= b[0] for a, b in zip(bars, bars[1:]))
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(bars))
     outcomes = Counter(s.outcome for s in by_host.segments)
     assert outcomes == {"finished": len(GOLD_RUNS) - 1, "failed": 1, "retried": 2}
     retried_rows = {by_host.rows[s.row] for s in by_host.segments if s.outcome == "retried"}
@@ -128,7 +129,7 @@ def test_timeline_groups_attempts_by_host_or_user(ran: tuple[Path, Path]) -> Non
 
 
 def test_failures_grouped_by_reason_with_runs_and_elogs(ran: tuple[Path, Path]) -> None:
-    prod, db = ran
+    prod, _ = ran
     done = run_process("report", prod, "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
@@ -146,7 +147,7 @@ def test_failures_grouped_by_reason_with_runs_and_elogs(ran: tuple[Path, Path]) 
 
 
 def test_all_reports_every_production(ran: tuple[Path, Path], tmp_path: Path) -> None:
-    prod, db = ran
+    _, db = ran
     page = tmp_path / "all.html"
     done = run_process("report", "--all", "--database", db, "--json", "--html", page)
     assert done.returncode == 0, done.stderr
