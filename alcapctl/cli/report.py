@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,6 +60,8 @@ def report(
         raise UsageError("say what to write: --html FILE, --json, or both")
     if app.production_file is None and not all_productions:
         raise UsageError("name a production TOML, or give --all")
+    if html_file is not None and importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("--html draws its charts with matplotlib: pip install 'alcapctl[report]'")
     settings = app.settings
     prod = None if all_productions else settings.production
     location, snapshots = read_report(settings.database, app.lock_timeout, prod)
