@@ -159,7 +159,12 @@ def durations_chart(histogram: Histogram) -> str:
     edges = [e / scale for e in histogram.edges]
     for index, (outcome, counts) in enumerate(histogram.counts.items()):
         step = ax.stairs(
-            counts, edges, fill=True, alpha=0.55, color=COLOURS[outcome], label=outcome
+            counts,
+            edges,
+            fill=True,
+            alpha=0.55 if outcome == "finished" else 0.9,
+            color=COLOURS[outcome],
+            label=outcome,
         )
         _series(step, "durations", index)
     ax.set_xlabel(f"run time, submission to end ({unit})")

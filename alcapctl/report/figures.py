@@ -230,8 +230,9 @@ def timeline(items: Sequence[Attempt], *, max_bars: int = 600, pixels: int = 600
             bars.append(Segment(base + lane, a.start, a.end, a.outcome, 1))
         if to_failures:
             rows.append(f"{group} failures")
+            width = 2 * pixel  # drawn at their end, two pixels wide so that one is seen
             bars += [
-                Segment(len(rows) - 1, a.end, a.end + pixel, a.outcome, 1) for a in to_failures
+                Segment(len(rows) - 1, a.end, a.end + width, a.outcome, 1) for a in to_failures
             ]
     segments = _merge(bars, pixel) if merged else sorted(bars, key=lambda b: (b.row, b.start))
     return Timeline(rows, segments, len(items), merged)
