@@ -9,12 +9,12 @@ migrated yet is reported as it is (missing columns read as NULL), never upgraded
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Column, Connection, MetaData, Table, inspect, select
+from sqlalchemy import Column, Connection, MetaData, Table, inspect, null, select
 
 from alcapctl.config import Production
 from alcapctl.errors import DatabaseError
@@ -77,12 +77,17 @@ def read_report(
     url: str, lock_timeout: float, wanted: Production | None
 ) -> tuple[str, list[ReportSnapshot]]:
     """The database's location and a snapshot of the production a TOML describes, or of
-    every production when ``wanted`` is None; one read transaction for all."""
+    every production when ``wanted`` is None.
+
+    The rows are fetched in one read transaction and turned into records after it: a
+    writer's COMMIT waits for readers, so the transaction lasts only as long as the fetch.
+    """
     db = Database(url, lock_timeout=lock_timeout)
     try:
-        return str(db.path or db.url), db.read(lambda conn: _snapshots(conn, wanted))
+        fetched = db.read(lambda conn: _fetch_all(conn, wanted))
     finally:
         db.dispose()
+    return str(db.path or db.url), [_snapshot(*raw) for raw in fetched]
 
 
 def _reflect(conn: Connection, name: str) -> Table | None:
@@ -94,7 +99,10 @@ def _reflect(conn: Connection, name: str) -> Table | None:
     return Table(name, MetaData(), *(Column(c["name"]) for c in insp.get_columns(name)))
 
 
-def _snapshots(conn: Connection, wanted: Production | None) -> list[ReportSnapshot]:
+_Raw = tuple[ProductionRecord, Sequence[Sequence[Any]], Sequence[Sequence[Any]], list[Failure]]
+
+
+def _fetch_all(conn: Connection, wanted: Production | None) -> list[_Raw]:
     p = _reflect(conn, productions.name)
     if p is None:
         raise DatabaseError("the database has no productions table; is it a production database?")
@@ -108,40 +116,45 @@ def _snapshots(conn: Connection, wanted: Production | None) -> list[ReportSnapsh
             if row["version"] is not None
         ]
     has_failures = inspect(conn).has_table(failures.name)
-    return [_snapshot(conn, record, has_failures) for record in records]
+    return [_fetch(conn, record, has_failures) for record in records]
 
 
-def _snapshot(conn: Connection, record: ProductionRecord, has_failures: bool) -> ReportSnapshot:
+def _fetch(conn: Connection, record: ProductionRecord, has_failures: bool) -> _Raw:
     table = _reflect(conn, table_name(record.type, record.version))
     if table is None:
-        return ReportSnapshot(record, [], {})
-    present = [table.c[name] for name in _RUN_COLUMNS if name in table.c]
-    runs = [_run(row) for row in conn.execute(select(*present).order_by(table.c.run)).mappings()]
-    return ReportSnapshot(
-        production=record,
-        runs=runs,
-        datasets=_datasets_of(conn, table.c.run),
-        failures=RunTable(conn, record).failures() if has_failures else [],
-    )
-
-
-def _run(row: Mapping[Any, Any]) -> ReportRun:
-    values = dict(row)
-    values["run"] = int(values["run"])
-    values["attempts"] = int(values.get("attempts") or 0)
-    values["status"] = str(values["status"] or "")
-    return ReportRun(**values)
-
-
-def _datasets_of(conn: Connection, run_column: Column[Any]) -> dict[int, list[str]]:
+        return record, [], [], []
+    # every column of ReportRun in its order; NULL for those a legacy table lacks
+    columns = [table.c[name] if name in table.c else null().label(name) for name in _RUN_COLUMNS]
+    runs = conn.execute(select(*columns).order_by(table.c.run)).all()
     d = datasets
-    query = (
+    members = (
         select(d.c.run, d.c.dataset)
         .distinct()
-        .where(d.c.run.in_(select(run_column)), d.c.dataset.is_not(None))
-        .order_by(d.c.run, d.c.dataset)
+        .where(d.c.run.in_(select(table.c.run)), d.c.dataset.is_not(None))
     )
-    result: dict[int, list[str]] = defaultdict(list)
-    for run, dataset in conn.execute(query):
-        result[int(run)].append(str(dataset))
-    return dict(result)
+    memberships = conn.execute(members.order_by(d.c.run, d.c.dataset)).all()
+    history = RunTable(conn, record).failures() if has_failures else []
+    return record, runs, memberships, history
+
+
+def _snapshot(
+    record: ProductionRecord,
+    runs: Sequence[Sequence[Any]],
+    memberships: Sequence[Sequence[Any]],
+    history: list[Failure],
+) -> ReportSnapshot:
+    in_datasets: dict[int, list[str]] = defaultdict(list)
+    for run, dataset in memberships:
+        in_datasets[int(run)].append(str(dataset))
+    return ReportSnapshot(
+        production=record,
+        runs=[_run(r) for r in runs],
+        datasets=dict(in_datasets),
+        failures=history,
+    )
+
+
+def _run(row: Sequence[Any]) -> ReportRun:
+    values = list(row)  # in the order of _RUN_COLUMNS, which is ReportRun's
+    values[0], values[1], values[7] = int(values[0]), str(values[1] or ""), int(values[7] or 0)
+    return ReportRun(*values)
