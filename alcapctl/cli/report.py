@@ -9,15 +9,18 @@ from pathlib import Path
 
 import click
 
-from alcapctl.cli.options import AppContext, emit_json, json_option, store_options
+from alcapctl.cli.options import (
+    AppContext,
+    emit_json,
+    json_option,
+    productions_argument,
+    store_options,
+)
 from alcapctl.errors import UsageError
 
 
 @click.command()
-@click.argument(
-    "production_file", metavar="[PROD.toml]", required=False, type=click.Path(path_type=Path)
-)
-@click.option("--all", "all_productions", is_flag=True, help="Every production, on one page.")
+@productions_argument
 @click.option(
     "--html",
     "html_file",

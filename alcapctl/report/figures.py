@@ -17,8 +17,8 @@ from typing import Literal
 
 from alcapctl.clock import parse_iso
 from alcapctl.states import RunState
-from alcapctl.store.records import Failure
-from alcapctl.store.report import ReportRun, ReportSnapshot
+from alcapctl.store.records import Failure, RunRecord
+from alcapctl.store.report import ReportSnapshot
 
 __all__ = [
     "NO_DATASET",
@@ -56,7 +56,7 @@ def state_table(snapshot: ReportSnapshot) -> dict[str, dict[str, int]]:
     table: dict[str, Counter[str]] = defaultdict(Counter)
     for run in snapshot.runs:
         for dataset in snapshot.datasets.get(run.run, [NO_DATASET]):
-            table[dataset][run.status] += 1
+            table[dataset][run.status.value] += 1
     letters = [s.value for s in RunState]
     return {name: {s: table[name][s] for s in letters} for name in sorted(table)}
 
@@ -77,9 +77,7 @@ def progress(snapshot: ReportSnapshot, points: int = 120) -> Progress:
     runs has no "failed" series."""
     ended: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for run in snapshot.runs:
-        kind = {RunState.FINISHED.value: "finished", RunState.FAILED.value: "failed"}.get(
-            run.status
-        )
+        kind = {RunState.FINISHED: "finished", RunState.FAILED: "failed"}.get(run.status)
         stop = _seconds(run.stop)
         if kind is None or stop is None:
             continue
@@ -115,7 +113,7 @@ class Attempt:
     outcome: Outcome
 
 
-def _group(run: ReportRun, group_by: GroupBy) -> str:
+def _group(run: RunRecord, group_by: GroupBy) -> str:
     if group_by == "user":
         return run.user or UNKNOWN
     return run.host or UNKNOWN
@@ -132,14 +130,14 @@ def attempts(snapshot: ReportSnapshot, group_by: GroupBy, now: datetime) -> list
     by_run = {run.run: run for run in snapshot.runs}
     outcome_of: dict[str, Outcome] = {"F": "finished", "X": "failed", "R": "running"}
     for run in snapshot.runs:
-        outcome = outcome_of.get(run.status)
+        outcome = outcome_of.get(run.status.value)
         start = _seconds(run.start)
         end = now.timestamp() if outcome == "running" else _seconds(run.stop)
         if outcome is not None and start is not None and end is not None:
             found.append(Attempt(run.run, _group(run, group_by), start, max(end, start), outcome))
     for failure in snapshot.failures:
         held = by_run.get(failure.run)
-        if held is None or (held.status == RunState.FAILED.value and failure.at == held.stop):
+        if held is None or (held.status is RunState.FAILED and failure.at == held.stop):
             continue  # the X run's last attempt is already there
         group = failure.user or UNKNOWN
         if group_by == "host":

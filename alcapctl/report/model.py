@@ -22,6 +22,8 @@ __all__ = ["ProductionReport", "build_report"]
 
 @dataclass(frozen=True)
 class ProductionReport:
+    """The figures of one production, as the page draws them and ``--json`` prints them."""
+
     name: str
     provenance: dict[str, Any]
     states: dict[str, dict[str, int]]
@@ -108,8 +110,8 @@ def build_report(
 
     def elog_of(run: int) -> str | None:
         row = by_run.get(run)
-        if row is not None and row.elog:
-            return row.elog
+        if row is not None and row.outputs.get("elog"):
+            return row.outputs["elog"]
         if elog_template is None:
             return None
         user = row.user if row is not None and row.user else fields.get("user")

@@ -10,57 +10,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Column, Connection, MetaData, Table, inspect, null, select
+from sqlalchemy import Column, Connection, MetaData, Row, Table, inspect, null, select
 
-from alcapctl.config import Production
+from alcapctl.config import OUTPUT_NAMES, Production
 from alcapctl.errors import DatabaseError
 from alcapctl.store.engine import Database
 from alcapctl.store.productions import find
-from alcapctl.store.records import Failure, ProductionRecord
+from alcapctl.store.records import Failure, ProductionRecord, RunRecord
 from alcapctl.store.runs import RunTable
 from alcapctl.store.schema import datasets, failures, productions, table_name
 
-__all__ = ["ReportRun", "ReportSnapshot", "read_report"]
+__all__ = ["ReportSnapshot", "read_report"]
 
-# The run-table columns a report reads; outputs other than elog are not needed.
-_RUN_COLUMNS = (
-    "run",
-    "status",
-    "user",
-    "host",
-    "claimed",
-    "start",
-    "stop",
-    "attempts",
-    "error",
-    "elog",
-    "job_id",
-    "backend",
-    "modules_sha256",
-)
-
-
-@dataclass(frozen=True)
-class ReportRun:
-    """The columns of one run row that a report shows (None where a legacy table lacks one)."""
-
-    run: int
-    status: str
-    user: str | None = None
-    host: str | None = None
-    claimed: str | None = None
-    start: str | None = None
-    stop: str | None = None
-    attempts: int = 0
-    error: str | None = None
-    elog: str | None = None
-    job_id: str | None = None
-    backend: str | None = None
-    modules_sha256: str | None = None
+# The run-table columns a RunRecord holds, outputs aside.
+_RUN_COLUMNS = tuple(f.name for f in fields(RunRecord) if f.name != "outputs")
 
 
 @dataclass(frozen=True)
@@ -68,7 +35,7 @@ class ReportSnapshot:
     """One production as the database held it at one instant."""
 
     production: ProductionRecord
-    runs: list[ReportRun]
+    runs: list[RunRecord]
     datasets: dict[int, list[str]]  # run -> the datasets it belongs to
     failures: list[Failure] = field(default_factory=list)  # every failed attempt, in order
 
@@ -99,7 +66,7 @@ def _reflect(conn: Connection, name: str) -> Table | None:
     return Table(name, MetaData(), *(Column(c["name"]) for c in insp.get_columns(name)))
 
 
-_Raw = tuple[ProductionRecord, Sequence[Sequence[Any]], Sequence[Sequence[Any]], list[Failure]]
+_Raw = tuple[ProductionRecord, Sequence[Row[Any]], Sequence[Sequence[Any]], list[Failure]]
 
 
 def _fetch_all(conn: Connection, wanted: Production | None) -> list[_Raw]:
@@ -123,8 +90,9 @@ def _fetch(conn: Connection, record: ProductionRecord, has_failures: bool) -> _R
     table = _reflect(conn, table_name(record.type, record.version))
     if table is None:
         return record, [], [], []
-    # every column of ReportRun in its order; NULL for those a legacy table lacks
-    columns = [table.c[name] if name in table.c else null().label(name) for name in _RUN_COLUMNS]
+    # every column of RunRecord; NULL for those a legacy table lacks
+    names = (*_RUN_COLUMNS, *OUTPUT_NAMES[record.type])
+    columns = [table.c[name] if name in table.c else null().label(name) for name in names]
     runs = conn.execute(select(*columns).order_by(table.c.run)).all()
     d = datasets
     members = (
@@ -139,7 +107,7 @@ def _fetch(conn: Connection, record: ProductionRecord, has_failures: bool) -> _R
 
 def _snapshot(
     record: ProductionRecord,
-    runs: Sequence[Sequence[Any]],
+    runs: Sequence[Row[Any]],
     memberships: Sequence[Sequence[Any]],
     history: list[Failure],
 ) -> ReportSnapshot:
@@ -148,13 +116,7 @@ def _snapshot(
         in_datasets[int(run)].append(str(dataset))
     return ReportSnapshot(
         production=record,
-        runs=[_run(r) for r in runs],
+        runs=[RunRecord.from_row(record.type, row._mapping) for row in runs],
         datasets=dict(in_datasets),
         failures=history,
     )
-
-
-def _run(row: Sequence[Any]) -> ReportRun:
-    values = list(row)  # in the order of _RUN_COLUMNS, which is ReportRun's
-    values[0], values[1], values[7] = int(values[0]), str(values[1] or ""), int(values[7] or 0)
-    return ReportRun(*values)
