@@ -19,6 +19,7 @@ from alcapctl.report.model import ProductionReport, build_report
 from alcapctl.store.report import read_report
 from tests import report_support
 from tests.conftest import GOLD_RUNS, digest, run_process
+from tests.legacy import make_legacy_db
 
 FAILING, FLAKY = GOLD_RUNS[1], GOLD_RUNS[2]
 
@@ -216,3 +217,15 @@ def test_a_page_of_100000_runs_stays_small(tmp_path: Path) -> None:
     assert len(data["timeline"]["bars"]) < 2_000
     assert page.stat().st_size < 400_000
     assert datetime.now(timezone.utc) > parse_iso(data["provenance"]["start"])
+
+
+def test_a_2014_database_is_reported_as_it_is(tmp_path: Path) -> None:
+    db = make_legacy_db(tmp_path / "production.db")
+    before = digest(db)
+    page = tmp_path / "legacy.html"
+    done = run_process("report", "--all", "--database", db, "--json", "--html", page)
+    assert done.returncode == 0, done.stderr
+    v4 = {r["production"]: r for r in json.loads(done.stdout)}["alcapana_v4"]
+    assert v4["states"]["SiR2"] == {"N": 2, "C": 2, "S": 0, "R": 2, "F": 1, "X": 0}
+    assert v4["provenance"]["users"] == {"quirk_j": 5}
+    assert digest(db) == before  # not migrated: a report only reads
