@@ -20,7 +20,14 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from alcapctl.report.figures import OUTCOMES, FailureGroup, Histogram, Progress, Timeline
+from alcapctl.report.figures import (
+    FAILURES_ROW,
+    OUTCOMES,
+    FailureGroup,
+    Histogram,
+    Progress,
+    Timeline,
+)
 
 __all__ = ["COLOURS", "durations_chart", "failures_chart", "progress_chart", "timeline_chart"]
 
@@ -33,6 +40,7 @@ COLOURS = {
 _DATASET_COLOURS = ("#1f77b4", "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f", "#e377c2")
 _WIDTH = 9.0  # inches; the page scales the SVG to its column
 _MAX_FAILURE_BARS = 12
+_LABEL_EVERY_ROW = 48  # timeline rows up to which every row has its label
 
 matplotlib.rcParams.update(
     {
@@ -116,6 +124,14 @@ def progress_chart(progress: Progress) -> str:
     return _svg(fig)
 
 
+def _band(outcome: str, label: str, row: int) -> tuple[float, float]:
+    """(top, height) of a bar in row ``row`` (rows run downwards): a failures row shows
+    the attempts that failed for good in its upper half, retried ones in its lower half."""
+    if label.endswith(FAILURES_ROW):
+        return (row - 0.4, 0.4) if outcome == "failed" else (row, 0.4)
+    return (row - 0.4, 0.8)
+
+
 def timeline_chart(timeline: Timeline, group_by: str) -> str:
     """One bar per attempt (merged where closer than a pixel), a row per lane of a group."""
     if not timeline.rows:
@@ -132,7 +148,7 @@ def timeline_chart(timeline: Timeline, group_by: str) -> str:
         drawn = [
             ax.broken_barh(
                 spans,
-                (row - 0.4, 0.8),
+                _band(outcome, timeline.rows[row], row),
                 color=COLOURS[outcome],
                 label=labels.get(outcome, outcome) if i == 0 else None,
                 linewidth=0,
@@ -140,9 +156,15 @@ def timeline_chart(timeline: Timeline, group_by: str) -> str:
             for i, (row, spans) in enumerate(sorted(bars.items()))
         ]
         _series(drawn, "timeline", index)
-    ax.set_yticks(range(len(timeline.rows)), timeline.rows)
+    # with many rows only a group's first row is labelled: the labels would overlap
+    labelled = [
+        (i, row)
+        for i, row in enumerate(timeline.rows)
+        if len(timeline.rows) <= _LABEL_EVERY_ROW or " #" not in row
+    ]
+    ax.set_yticks([i for i, _ in labelled], [row for _, row in labelled])
     ax.set_ylim(len(timeline.rows) - 0.5, -0.5)
-    ax.tick_params(axis="y", labelsize=6 if len(timeline.rows) > 30 else 8)
+    ax.tick_params(axis="y", labelsize=6 if len(labelled) > 30 else 8)
     _time_axis(ax)
     ax.set_ylabel(group_by)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, ncols=4)

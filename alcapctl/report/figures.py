@@ -21,6 +21,7 @@ from alcapctl.store.records import Failure, RunRecord
 from alcapctl.store.report import ReportSnapshot
 
 __all__ = [
+    "FAILURES_ROW",
     "NO_DATASET",
     "OUTCOMES",
     "Attempt",
@@ -41,6 +42,7 @@ Outcome = Literal["finished", "failed", "retried", "running"]
 OUTCOMES: tuple[Outcome, ...] = ("finished", "failed", "retried", "running")
 GroupBy = Literal["host", "user"]
 NO_DATASET = "(no dataset)"
+FAILURES_ROW = " failures"  # the label of a group's failures row: "<group> failures"
 UNKNOWN = "?"
 
 
@@ -227,7 +229,7 @@ def timeline(items: Sequence[Attempt], *, max_bars: int = 600, pixels: int = 600
             assert a.start is not None
             bars.append(Segment(base + lane, a.start, a.end, a.outcome, 1))
         if to_failures:
-            rows.append(f"{group} failures")
+            rows.append(f"{group}{FAILURES_ROW}")
             width = 2 * pixel  # drawn at their end, two pixels wide so that one is seen
             bars += [
                 Segment(len(rows) - 1, a.end, a.end + width, a.outcome, 1) for a in to_failures
