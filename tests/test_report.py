@@ -229,3 +229,13 @@ def test_a_2014_database_is_reported_as_it_is(tmp_path: Path) -> None:
     assert v4["states"]["SiR2"] == {"N": 2, "C": 2, "S": 0, "R": 2, "F": 1, "X": 0}
     assert v4["provenance"]["users"] == {"quirk_j": 5}
     assert digest(db) == before  # not migrated: a report only reads
+
+
+def test_a_database_without_productions_gives_an_empty_report(
+    db_path: Path, tmp_path: Path
+) -> None:
+    page = tmp_path / "none.html"
+    done = run_process("report", "--all", "--database", db_path, "--json", "--html", page)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
+    assert "no productions" in page.read_text()

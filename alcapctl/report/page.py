@@ -148,7 +148,7 @@ def _section(report: ProductionReport) -> str:
 
 def render_page(reports: Sequence[ProductionReport], location: str, now: datetime) -> str:
     """The whole page for one or more productions."""
-    title = reports[0].name if len(reports) == 1 else f"{len(reports)} productions"
+    title = reports[0].name if len(reports) == 1 else f"{len(reports) or 'no'} productions"
     contents = (
         "<nav>"
         + " · ".join(f'<a href="#{_e(r.name)}">{_e(r.name)}</a>' for r in reports)
