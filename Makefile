@@ -8,12 +8,15 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,lint]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,lint,report]'
 	touch $@
 
 install: $(STAMP)
 
+# The report's browser test needs Debian's chromium: installed as cluster/common.sh does.
 test: $(STAMP)
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 	$(BIN)/python -m pytest -q -m "not cluster"
 
 # Real Slurm and Grid Engine on this machine (root, Debian packages); see README "Clusters".

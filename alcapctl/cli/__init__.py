@@ -35,6 +35,7 @@ _COMMANDS = {
     "submit": "batch:submit",
     "reap": "batch:reap",
     "retry": "batch:retry",
+    "report": "report:report",
 }
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "json_option",
     "limit_options",
     "production_argument",
+    "productions_argument",
     "store_options",
 ]
 
@@ -139,6 +140,22 @@ def production_argument(f: F) -> F:
     """The production TOML, first argument of every command that acts on a production."""
     return click.argument("production_file", metavar="PROD.toml", type=click.Path(path_type=Path))(
         f
+    )
+
+
+def productions_argument(f: F) -> F:
+    """An optional production TOML, or --all: one production, or every one in the database."""
+    return _apply(
+        f,
+        click.argument(
+            "production_file",
+            metavar="[PROD.toml]",
+            required=False,
+            type=click.Path(path_type=Path),
+        ),
+        click.option(
+            "--all", "all_productions", is_flag=True, help="Every production in the database."
+        ),
     )
 
 

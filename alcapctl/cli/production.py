@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from alcapctl.cli.options import (
@@ -13,6 +11,7 @@ from alcapctl.cli.options import (
     emit_json,
     json_option,
     production_argument,
+    productions_argument,
     store_options,
 )
 
@@ -86,10 +85,7 @@ def claim(
 
 
 @click.command()
-@click.argument(
-    "production_file", metavar="[PROD.toml]", required=False, type=click.Path(path_type=Path)
-)
-@click.option("--all", "all_productions", is_flag=True, help="Every production in the database.")
+@productions_argument
 @click.option(
     "--watch",
     type=click.FloatRange(min=0.1),
