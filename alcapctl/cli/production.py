@@ -33,7 +33,10 @@ def init(app: AppContext, as_json: bool) -> None:
     Example:
       alcapctl init productions/rootana_v8.toml
     """
+    from alcapctl.jobenv import refuse_or_warn
+
     assert app.settings.production is not None
+    refuse_or_warn(app.settings)
     result = app.store.init(app.settings.production)
     record = result.record
     if as_json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from alcapctl.config import Settings
+from alcapctl.jobenv import preflight
 from alcapctl.states import RunState
 from alcapctl.steps.claim import wanted
 from alcapctl.steps.context import StepContext
@@ -14,9 +15,11 @@ __all__ = ["check_production"]
 
 
 def check_production(settings: Settings, store: Store) -> dict[str, Any]:
-    """Resolved settings, sample output paths, and the runs init or claim would take."""
+    """Resolved settings, sample output paths, the runs init or claim would take, and
+    warnings about the job command; refuses (ConfigError) what every run would fail on."""
     prod = settings.production
     assert prod is not None
+    warnings = preflight(settings)
     version, registered, new_runs = store.preview_init(prod)
     record = ProductionRecord(prod.type, version, prod.tag, None, None, prod.base)
     report: dict[str, Any] = {
@@ -37,6 +40,7 @@ def check_production(settings: Settings, store: Store) -> dict[str, Any]:
             "quality": list(prod.quality) or "any",
         },
         "init_would_add": new_runs,
+        "warnings": warnings,
     }
     if registered:
         record = store.find(prod)

@@ -1,0 +1,423 @@
+"""The shipped alcapana and rootana productions, end to end on the local backend, with
+stand-ins for alcapana, rootana and odbedit that keep the real command-line rules."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from alcapctl.batch.wrapper import job_dir, job_name, read_exit
+from alcapctl.config import load_settings
+from alcapctl.states import RunState
+from alcapctl.steps.context import StepContext, open_production
+from alcapctl.store import RunRecord, Store
+from tests.conftest import digest, run_process
+from tests.daq import (
+    DEFAULT_ODBS,
+    MODULES,
+    PRODUCTIONS,
+    Daq,
+    make_daq,
+    shipped_production,
+    write_run_odbs,
+)
+from tests.ftpserver import FtpServer
+
+AL100 = [2119, 2120, 2121, 2122, 2123, 2124]  # the Al100 gold runs of the fixture run list
+FAST = {"datasets": '["Al100"]', "pause": "0.1"}
+
+
+@pytest.fixture
+def daq(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Daq:
+    """$DAQdir, set in this shell; a space in its path: every path must reach a job quoted."""
+    installed = make_daq(tmp_path / "DAQ dir")
+    monkeypatch.setenv("DAQdir", str(installed.root))
+    return installed
+
+
+@pytest.fixture
+def archive(tmp_path: Path, data_dir: Path) -> Path:
+    """A file:// archive of the Al100 raw files, and their ODBs under the data root."""
+    path = tmp_path / "archive"
+    path.mkdir()
+    for run in AL100:
+        (path / f"run{run:05d}.mid").write_text(f"raw data of run {run}\n")
+    write_run_odbs(data_dir, AL100)
+    return path
+
+
+@pytest.fixture
+def alcapana(tmp_path: Path, site_toml: Path, archive: Path, daq: Daq) -> Callable[..., Path]:
+    """The shipped alcapana_v4.toml on the test site and archive; keys' lines replaced."""
+
+    def make(**replace: str) -> Path:
+        return shipped_production(
+            "alcapana_v4.toml", tmp_path, site_toml, f"file://{archive}", **{**FAST, **replace}
+        )
+
+    return make
+
+
+@pytest.fixture
+def context() -> Iterator[Callable[[Path], StepContext]]:
+    stores: list[Store] = []
+
+    def open_context(prod: Path) -> StepContext:
+        settings = load_settings(prod)
+        stores.append(Store.open(settings.database))
+        return open_production(settings, stores[-1])
+
+    yield open_context
+    for store in stores:
+        store.close()
+
+
+def runs_of(ctx: StepContext) -> dict[int, RunRecord]:
+    return {r.run: r for r in ctx.store.runs(ctx.record, lambda t: t.select(), write=False)}
+
+
+def legacy_modules(db_path: Path, table: str) -> dict[int, str | None]:
+    """The legacy ``modules`` column, as a 2014 reader sees it."""
+    with sqlite3.connect(db_path) as conn:
+        return dict(conn.execute(f"SELECT run, modules FROM {table}").fetchall())
+
+
+def produce(prod: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = run_process("init", prod)
+    assert done.returncode == 0, done.stderr
+    return run_process("run", prod, *args)
+
+
+def test_alcapana_v4_from_the_ftp_archive_writes_the_2014_outputs(
+    ftp_server: Callable[..., FtpServer],
+    tmp_path: Path,
+    site_toml: Path,
+    data_dir: Path,
+    db_path: Path,
+    daq: Daq,
+    context: Callable[[Path], StepContext],
+) -> None:
+    server = ftp_server()
+    (server.root / "mu2e" / "run2013").mkdir(parents=True)
+    for run in AL100:
+        (server.root / "mu2e" / "run2013" / f"run{run:05d}.mid").write_text(f"raw {run}\n")
+    write_run_odbs(data_dir, AL100)
+    url = f"ftp://127.0.0.1:{server.port}/mu2e/run2013"
+    prod = shipped_production("alcapana_v4.toml", tmp_path, site_toml, url, **FAST)
+
+    done = produce(prod)
+
+    assert done.returncode == 0, done.stderr
+    assert sorted(server.commands("STAGE")) == [f"run{run:05d}.mid" for run in AL100]
+    runs = runs_of(context(prod))
+    assert {run: r.status for run, r in runs.items()} == {run: RunState.FINISHED for run in AL100}
+    for run in AL100:
+        tree = data_dir / "tree" / "v4" / f"tree{run:05d}.root"
+        hist = data_dir / "hist" / "v4" / f"hist{run:05d}.root"
+        dump = data_dir / "dump" / "v4" / f"dump{run:05d}.odb"
+        assert tree.read_text() == f"tree of run {run}\nraw {run}\n"
+        assert hist.read_text() == f"hist of run {run}\nraw {run}\n"
+        assert runs[run].outputs == {
+            "tree": str(tree),
+            "hist": str(hist),
+            "odb": str(dump),
+            "olog": str(data_dir / "log" / "v4" / f"alcapana.run{run:05d}.out"),
+            "elog": str(data_dir / "log" / "v4" / f"alcapana.run{run:05d}.err"),
+        }
+        loaded = [line for line in dump.read_text().splitlines() if line.startswith("# loaded")]
+        assert loaded == [
+            *(f"# loaded {daq.root}/analyzer/odb/{name}" for name in DEFAULT_ODBS),
+            f"# loaded {data_dir}/odb/run{run:05d}.odb",
+            f"# loaded {data_dir}/corr/corr{run:05d}.odb",
+        ]
+    assert legacy_modules(db_path, "alcapana_v4") == {run: MODULES for run in AL100}
+
+
+def test_parallel_jobs_never_share_an_odb_and_leave_none_behind(
+    alcapana: Callable[..., Path], daq: Daq
+) -> None:
+    done = produce(alcapana(nproc="6"))
+
+    assert done.returncode == 0, done.stderr
+    runs_by_odb: dict[str, set[str]] = {}
+    for midas_dir, command in daq.odbedit_calls():
+        if "/odb/run" in command:
+            runs_by_odb.setdefault(midas_dir, set()).add(command.rsplit("/", 1)[1])
+    assert len(runs_by_odb) == len(AL100)
+    assert all(len(runs) == 1 for runs in runs_by_odb.values())
+    assert not any(Path(midas_dir).exists() for midas_dir in runs_by_odb)
+
+
+def _remove_staged_raw_file(archive: Path, data: Path, daq: Daq) -> None:
+    (data / "raw" / "alcapana_v4" / "run02119.mid").unlink()  # staged, then gone
+
+
+def _make(path: str) -> Callable[[Path, Path, Daq], None]:
+    def create(archive: Path, data: Path, daq: Daq) -> None:
+        target = data / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("left by an earlier attempt\n")
+
+    return create
+
+
+def _alcapana_not_executable(archive: Path, data: Path, daq: Daq) -> None:
+    daq.alcapana.chmod(0o644)
+
+
+def _delete(path: str) -> Callable[[Path, Path, Daq], None]:
+    return lambda archive, data, daq: (data / path).unlink()
+
+
+# fault -> (what makes it, the job's exit code, its message, whether it hits 2119 alone)
+REFUSALS = {
+    "no raw file": (_remove_staged_raw_file, 3, "ERROR: Raw file does not exist (", True),
+    "hist exists": (_make("hist/v4/hist02119.root"), 4, "ERROR: Histogram file exists (", True),
+    "tree exists": (_make("tree/v4/tree02119.root"), 5, "ERROR: Tree file exists (", True),
+    "alcapana not compiled": (_alcapana_not_executable, 6, "ERROR: alcapana does not", False),
+    "no run ODB": (_delete("odb/run02119.odb"), 7, "ERROR: ODB file not found (", True),
+    "no corrections": (
+        _delete("corr/corr02119.odb"),
+        8,
+        "ERROR: Cannot find ODB corrections",
+        [2119],
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", list(REFUSALS), ids=list(REFUSALS))
+def test_each_refusal_of_the_job_script_is_the_runs_recorded_error(
+    fault: str,
+    alcapana: Callable[..., Path],
+    archive: Path,
+    data_dir: Path,
+    daq: Daq,
+    context: Callable[[Path], StepContext],
+) -> None:
+    """A first attempt fails (no corrections); then the fault, and the retry meets it.
+    (Outputs left behind are this production's own attempt's: alcapctl lets the retry
+    run, and the job script refuses them, as the 2014 script did.)"""
+    arrange, code, message, alone = REFUSALS[fault]
+    prod = alcapana(max_attempts="2")
+    corrections = data_dir / "corr" / "corr02119.odb"
+    kept = corrections.read_text()
+    corrections.unlink()
+    done = run_process("init", prod)
+    assert done.returncode == 0, done.stderr
+    for step in ("claim", "stage", "submit"):
+        assert run_process(step, prod).returncode == 0
+    _reap_until(prod, context, lambda r: r[2119].attempts == 1)
+    corrections.write_text(kept)
+    arrange(archive, data_dir, daq)
+
+    done = run_process("run", prod)
+
+    assert done.returncode == 1, done.stderr  # finished, one run failed for good
+    runs = runs_of(context(prod))
+    failed = {run: r for run, r in runs.items() if r.status is RunState.FAILED}
+    assert 2119 in failed and (len(failed) == 1 or not alone)
+    assert {r.status for run, r in runs.items() if run not in failed} <= {RunState.FINISHED}
+    for record in failed.values():
+        assert record.error and f"exit code {code}" in record.error and message in record.error
+
+
+def _reap_until(
+    prod: Path,
+    context: Callable[[Path], StepContext],
+    condition: Callable[[dict[int, RunRecord]], bool],
+) -> None:
+    ctx = context(prod)
+    for _ in range(200):
+        assert run_process("reap", prod).returncode == 0
+        if condition(runs_of(ctx)):
+            return
+    pytest.fail("the condition never held")
+
+
+@pytest.mark.parametrize(
+    ("command", "error"),
+    [
+        ("-i {input} -T {tree} -H {hist} -D {odb}", "exit code 1"),  # -H: usage
+        ("-i {input} -T {tree} -o {hist} -D", "missing output tree"),  # a daemon: no output
+    ],
+    ids=["usage", "daemon"],
+)
+def test_the_old_alcapana_command_line_fails_as_the_real_analyzer_would(
+    command: str,
+    error: str,
+    alcapana: Callable[..., Path],
+    context: Callable[[Path], StepContext],
+) -> None:
+    prod = alcapana(
+        command=f'"\\"$DAQdir/analyzer/work/production/alcapana\\" {command}"',
+        max_attempts="1",
+    )
+
+    done = produce(prod)
+
+    assert done.returncode == 1, done.stderr
+    runs = runs_of(context(prod))
+    assert {r.status for r in runs.values()} == {RunState.FAILED}
+    assert {(r.error or "").splitlines()[0].split(":")[0] for r in runs.values()} == {error}
+
+
+@pytest.mark.parametrize("calibration", ["no", "yes"])
+def test_rootana_v8_reads_the_base_trees_with_the_production_modules(
+    calibration: str,
+    alcapana: Callable[..., Path],
+    tmp_path: Path,
+    site_toml: Path,
+    data_dir: Path,
+    db_path: Path,
+    context: Callable[[Path], StepContext],
+) -> None:
+    base = alcapana(version="3", tag='"alcapana_v3"')
+    assert produce(base).returncode == 0
+    (tmp_path / "rootana").mkdir()
+    prod = shipped_production(
+        "rootana_v8.toml", tmp_path / "rootana", site_toml, None, ROOTANA_CALIB=f'"{calibration}"'
+    )
+
+    done = produce(prod, "--pause", "0.1")
+
+    assert done.returncode == 0, done.stderr
+    runs = runs_of(context(prod))
+    assert {r.status for r in runs.values()} == {RunState.FINISHED}
+    modules = (PRODUCTIONS / "production.cfg").read_text()
+    for run in AL100:
+        out = data_dir / "out" / "v8" / f"out{run:05d}.root"
+        assert out.read_text() == (
+            f"out of tree of run {run}\nraw data of run {run}\n"
+            f"calibration: {calibration}\nmodules: {modules}"
+        )
+    assert legacy_modules(db_path, "rootana_v8") == {run: modules for run in AL100}
+
+
+@pytest.mark.parametrize("command", ["check", "init", "run"])
+def test_an_unset_daqdir_is_refused_naming_it(
+    command: str, alcapana: Callable[..., Path], db_path: Path
+) -> None:
+    prod = alcapana()
+    if command == "run":
+        assert run_process("init", prod).returncode == 0
+    before = digest(db_path)
+
+    done = run_process(command, prod, env={"DAQdir": ""})
+
+    assert done.returncode == 2
+    assert "$DAQdir not set in this shell" in done.stderr and "job.pass_env" in done.stderr
+    assert digest(db_path) == before
+
+
+@pytest.mark.parametrize("command", ["check", "init", "run"])
+def test_a_missing_modules_file_is_refused(
+    command: str, alcapana: Callable[..., Path], daq: Daq, db_path: Path
+) -> None:
+    prod = alcapana()
+    if command == "run":
+        assert run_process("init", prod).returncode == 0
+    daq.modules.unlink()
+    before = digest(db_path)
+
+    done = run_process(command, prod)
+
+    assert done.returncode == 2
+    assert f"job.modules: cannot read {daq.modules}" in done.stderr
+    assert digest(db_path) == before
+
+
+def test_no_run_finishes_without_its_modules(
+    alcapana: Callable[..., Path], daq: Daq, db_path: Path, context: Callable[[Path], StepContext]
+) -> None:
+    prod = alcapana()
+    assert run_process("init", prod).returncode == 0
+    for step in ("claim", "stage", "submit"):
+        assert run_process(step, prod).returncode == 0
+    ctx = context(prod)
+    jobs = [r for r in runs_of(ctx).values() if r.status is RunState.RUNNING]
+    for record in jobs:
+        _wait_for_exit(ctx, record)
+    daq.modules.unlink()
+
+    refused = run_process("reap", prod)
+
+    assert refused.returncode == 2 and "job.modules" in refused.stderr
+    assert all(r.status is not RunState.FINISHED for r in runs_of(ctx).values())
+    daq.modules.write_text(MODULES)
+    assert run_process("reap", prod).returncode == 0
+    finished = legacy_modules(db_path, "alcapana_v4")
+    assert {run: finished[run] for run in (r.run for r in jobs)} == {r.run: MODULES for r in jobs}
+
+
+def _wait_for_exit(ctx: StepContext, record: RunRecord) -> None:
+    for _ in range(600):
+        if read_exit(job_dir_of(ctx, record)) is not None:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"job of run {record.run} never ended")
+
+
+def test_the_wrapper_itself_exports_pass_env_and_env(
+    make_production: Callable[..., Path], tmp_path: Path, context: Callable[[Path], StepContext]
+) -> None:
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "run02119.mid").write_text("raw\n")
+    prod = make_production(
+        datasets=["Al100"],
+        archive={"url": f"file://{archive}"},
+        outputs={"hist": "", "odb": ""},
+        job={
+            "command": 'printf "%s|%s" "$DAQdir" "$GREETING" > {tree}',
+            "pass_env": ["DAQdir"],
+            "env": {"GREETING": "it's a 'quoted' value"},
+        },
+    )
+    daqdir = str(tmp_path / "a dir with 'quotes' and $dollars")
+    assert run_process("init", prod, env={"DAQdir": daqdir}).returncode == 0
+    done = run_process("run", prod, "--pause", "0.1", env={"DAQdir": daqdir})
+    assert done.returncode == 1  # the runs without raw files fail; 2119 has one
+    ctx = context(prod)
+    tree = ctx.output_paths(2119)["tree"]
+    assert tree.read_text() == f"{daqdir}|it's a 'quoted' value"
+
+    # the job script alone, with no environment at all, gives its job the same values
+    tree.unlink()
+    script = job_dir_of(ctx, runs_of(ctx)[2119]) / "job.sh"
+    subprocess.run(["env", "-i", "/bin/sh", str(script)], check=True)
+    assert tree.read_text() == f"{daqdir}|it's a 'quoted' value"
+
+
+def job_dir_of(ctx: StepContext, record: RunRecord) -> Path:
+    return job_dir(ctx.workdir, job_name(ctx.record.short, record.run, record.attempt))
+
+
+def test_check_warns_about_an_undefined_variable_and_a_missing_program(
+    make_production: Callable[..., Path], tmp_path: Path
+) -> None:
+    prod = make_production(job={"command": "$NO_SUCH_VARIABLE/bin/x {input}"})
+    missing = make_production("b.toml", job={"command": f"{tmp_path}/nothing-here -i {{input}}"})
+    off_path = make_production("c.toml", job={"command": "no-such-program-anywhere {input}"})
+    fine = make_production("d.toml", job={"command": "cat {input} > {tree}"})
+
+    def warnings(path: Path) -> list[str]:
+        done = run_process("check", path, "--json")
+        assert done.returncode == 0, done.stderr
+        found: list[str] = json.loads(done.stdout)["warnings"]
+        return found
+
+    assert [w.split(": ", 2)[2] for w in warnings(prod)] == [
+        "$NO_SUCH_VARIABLE is not defined here, nor in job.env or job.pass_env; "
+        "the job will see it empty"
+    ]
+    assert warnings(missing) == [f"{missing}: job.command: {tmp_path}/nothing-here: no such file"]
+    assert warnings(off_path) == [
+        f"{off_path}: job.command: no-such-program-anywhere: not found on PATH"
+    ]
+    assert warnings(fine) == []
