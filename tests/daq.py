@@ -1,13 +1,23 @@
 """A fake AlcapDAQ installation ($DAQdir) with the stand-ins, and the shipped productions
-made runnable against a test site: what the tests of the real AlCap jobs share."""
+made runnable against a test site: what the tests of the real AlCap jobs share, locally
+and on the clusters (a pytest plugin: its fixtures are everyone's)."""
 
 from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterable
+import sqlite3
+import subprocess
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
+
+from alcapctl.config import load_settings
+from alcapctl.steps.context import StepContext, open_production
+from alcapctl.store import RunRecord, Store
+from tests.conftest import run_process
 
 REPO = Path(__file__).resolve().parent.parent
 PRODUCTIONS = REPO / "productions"
@@ -15,6 +25,7 @@ STANDINS = Path(__file__).resolve().parent / "standins"
 # the default ODBs, in the name order the job must load them
 DEFAULT_ODBS = ("Analyzer_WireMap.odb", "Defaults.odb", "compression.odb")
 MODULES = "common/MUnCompressRawData\nFADC/MOctalFADCProcessRaw\n"
+AL100 = [2119, 2120, 2121, 2122, 2123, 2124]  # the Al100 gold runs of the fixture run list
 
 
 @dataclass(frozen=True)
@@ -96,3 +107,52 @@ def shipped_production(
     path = dest / name
     path.write_text(f'site = "{site}"\n{text}')
     return path
+
+
+@pytest.fixture
+def daq(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Daq:
+    """$DAQdir, set in this shell; a space in its path: every path must reach a job quoted."""
+    installed = make_daq(tmp_path / "DAQ dir")
+    monkeypatch.setenv("DAQdir", str(installed.root))
+    return installed
+
+
+@pytest.fixture
+def archive(tmp_path: Path, data_dir: Path) -> Path:
+    """A file:// archive of the Al100 raw files, and their ODBs under the data root."""
+    path = tmp_path / "archive"
+    path.mkdir()
+    for run in AL100:
+        (path / f"run{run:05d}.mid").write_text(f"raw data of run {run}\n")
+    write_run_odbs(data_dir, AL100)
+    return path
+
+
+@pytest.fixture
+def context() -> Iterator[Callable[[Path], StepContext]]:
+    stores: list[Store] = []
+
+    def open_context(prod: Path) -> StepContext:
+        settings = load_settings(prod)
+        stores.append(Store.open(settings.database))
+        return open_production(settings, stores[-1])
+
+    yield open_context
+    for store in stores:
+        store.close()
+
+
+def runs_of(ctx: StepContext) -> dict[int, RunRecord]:
+    return {r.run: r for r in ctx.store.runs(ctx.record, lambda t: t.select(), write=False)}
+
+
+def legacy_modules(db_path: Path, table: str) -> dict[int, str | None]:
+    """The legacy ``modules`` column, as a 2014 reader sees it."""
+    with sqlite3.connect(db_path) as conn:
+        return dict(conn.execute(f"SELECT run, modules FROM {table}").fetchall())
+
+
+def produce(prod: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = run_process("init", prod)
+    assert done.returncode == 0, done.stderr
+    return run_process("run", prod, *args)

@@ -4,52 +4,33 @@ stand-ins for alcapana, rootana and odbedit that keep the real command-line rule
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from alcapctl.batch.wrapper import job_dir, job_name, read_exit
-from alcapctl.config import load_settings
 from alcapctl.states import RunState
-from alcapctl.steps.context import StepContext, open_production
-from alcapctl.store import RunRecord, Store
+from alcapctl.steps.context import StepContext
+from alcapctl.store import RunRecord
 from tests.conftest import digest, run_process
 from tests.daq import (
+    AL100,
     DEFAULT_ODBS,
     MODULES,
     PRODUCTIONS,
     Daq,
-    make_daq,
+    legacy_modules,
+    produce,
+    runs_of,
     shipped_production,
     write_run_odbs,
 )
 from tests.ftpserver import FtpServer
 
-AL100 = [2119, 2120, 2121, 2122, 2123, 2124]  # the Al100 gold runs of the fixture run list
 FAST = {"datasets": '["Al100"]', "pause": "0.1"}
-
-
-@pytest.fixture
-def daq(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Daq:
-    """$DAQdir, set in this shell; a space in its path: every path must reach a job quoted."""
-    installed = make_daq(tmp_path / "DAQ dir")
-    monkeypatch.setenv("DAQdir", str(installed.root))
-    return installed
-
-
-@pytest.fixture
-def archive(tmp_path: Path, data_dir: Path) -> Path:
-    """A file:// archive of the Al100 raw files, and their ODBs under the data root."""
-    path = tmp_path / "archive"
-    path.mkdir()
-    for run in AL100:
-        (path / f"run{run:05d}.mid").write_text(f"raw data of run {run}\n")
-    write_run_odbs(data_dir, AL100)
-    return path
 
 
 @pytest.fixture
@@ -62,36 +43,6 @@ def alcapana(tmp_path: Path, site_toml: Path, archive: Path, daq: Daq) -> Callab
         )
 
     return make
-
-
-@pytest.fixture
-def context() -> Iterator[Callable[[Path], StepContext]]:
-    stores: list[Store] = []
-
-    def open_context(prod: Path) -> StepContext:
-        settings = load_settings(prod)
-        stores.append(Store.open(settings.database))
-        return open_production(settings, stores[-1])
-
-    yield open_context
-    for store in stores:
-        store.close()
-
-
-def runs_of(ctx: StepContext) -> dict[int, RunRecord]:
-    return {r.run: r for r in ctx.store.runs(ctx.record, lambda t: t.select(), write=False)}
-
-
-def legacy_modules(db_path: Path, table: str) -> dict[int, str | None]:
-    """The legacy ``modules`` column, as a 2014 reader sees it."""
-    with sqlite3.connect(db_path) as conn:
-        return dict(conn.execute(f"SELECT run, modules FROM {table}").fetchall())
-
-
-def produce(prod: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    done = run_process("init", prod)
-    assert done.returncode == 0, done.stderr
-    return run_process("run", prod, *args)
 
 
 def test_alcapana_v4_from_the_ftp_archive_writes_the_2014_outputs(

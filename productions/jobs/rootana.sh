@@ -12,10 +12,7 @@ if [ $# -lt 3 ]; then
     echo "usage: rootana.sh TREE OUT MODULES_FILE [ROOTANA OPTIONS...]" >&2
     exit 1
 fi
-if [ -z "${DAQdir:-}" ]; then
-    echo "ERROR: DAQdir not set!" >&2
-    exit 2
-fi
+. "$(dirname "$0")/daq-env.sh"
 TREEFILE=$1
 OUTFILE=$2
 MODFILE=$3
@@ -24,27 +21,13 @@ ROOTANA="$DAQdir/analyzer/rootana/rootana"
 case "${ROOTANA_CALIB:-no}" in
     yes) set -- "$@" -c ;;
     no) ;;
-    *) echo "ERROR: ROOTANA_CALIB must be yes or no (got $ROOTANA_CALIB)." >&2; exit 1 ;;
+    *) refuse 1 "ROOTANA_CALIB must be yes or no (got $ROOTANA_CALIB)." ;;
 esac
 
-if [ -r /usr/share/Modules/init/sh ]; then
-    . /usr/share/Modules/init/sh
-fi
-. "$DAQdir/thisdaq.sh"
-
-if [ ! -f "$TREEFILE" ]; then
-    echo "ERROR: Tree file ($TREEFILE) does not exist!" >&2
-    exit 3
-elif [ -f "$OUTFILE" ]; then
-    echo "ERROR: Out file exists ($OUTFILE)! Delete to rerun." >&2
-    exit 4
-elif [ ! -f "$MODFILE" ]; then
-    echo "ERROR: Modules file ($MODFILE) does not exist!" >&2
-    exit 5
-elif [ ! -x "$ROOTANA" ]; then
-    echo "ERROR: rootana does not seem to be compiled ($ROOTANA)." >&2
-    exit 6
-fi
+[ -f "$TREEFILE" ] || refuse 3 "Tree file ($TREEFILE) does not exist!"
+[ ! -f "$OUTFILE" ] || refuse 4 "Out file exists ($OUTFILE)! Delete to rerun."
+[ -f "$MODFILE" ] || refuse 5 "Modules file ($MODFILE) does not exist!"
+[ -x "$ROOTANA" ] || refuse 6 "rootana does not seem to be compiled ($ROOTANA)."
 
 echo "Command to run:"
 echo "$ROOTANA -i $TREEFILE -o $OUTFILE -m $MODFILE $*"
