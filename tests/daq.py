@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,7 +153,8 @@ def legacy_modules(db_path: Path, table: str) -> dict[int, str | None]:
         return dict(conn.execute(f"SELECT run, modules FROM {table}").fetchall())
 
 
-def produce(prod: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def produce(prod: Path, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """``init`` (which must succeed), then ``run`` with ``args``."""
     done = run_process("init", prod)
     assert done.returncode == 0, done.stderr
-    return run_process("run", prod, *args)
+    return run_process("run", prod, *args, **kwargs)

@@ -105,90 +105,60 @@ def test_parallel_jobs_never_share_an_odb_and_leave_none_behind(
     assert not any(Path(midas_dir).exists() for midas_dir in runs_by_odb)
 
 
-def _remove_staged_raw_file(archive: Path, data: Path, daq: Daq) -> None:
-    (data / "raw" / "alcapana_v4" / "run02119.mid").unlink()  # staged, then gone
-
-
-def _make(path: str) -> Callable[[Path, Path, Daq], None]:
-    def create(archive: Path, data: Path, daq: Daq) -> None:
-        target = data / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text("left by an earlier attempt\n")
-
-    return create
-
-
-def _alcapana_not_executable(archive: Path, data: Path, daq: Daq) -> None:
-    daq.alcapana.chmod(0o644)
-
-
-def _delete(path: str) -> Callable[[Path, Path, Daq], None]:
-    return lambda archive, data, daq: (data / path).unlink()
-
-
-# fault -> (what makes it, the job's exit code, its message, whether it hits 2119 alone)
-REFUSALS = {
-    "no raw file": (_remove_staged_raw_file, 3, "ERROR: Raw file does not exist (", True),
-    "hist exists": (_make("hist/v4/hist02119.root"), 4, "ERROR: Histogram file exists (", True),
-    "tree exists": (_make("tree/v4/tree02119.root"), 5, "ERROR: Tree file exists (", True),
-    "alcapana not compiled": (_alcapana_not_executable, 6, "ERROR: alcapana does not", False),
-    "no run ODB": (_delete("odb/run02119.odb"), 7, "ERROR: ODB file not found (", True),
-    "no corrections": (
-        _delete("corr/corr02119.odb"),
-        8,
-        "ERROR: Cannot find ODB corrections",
-        [2119],
-    ),
+# run -> what makes its retry fail, the job script's exit code and message (2124: none)
+REFUSALS: dict[int, tuple[str, int, str]] = {
+    2119: ("raw/alcapana_v4/run02119.mid", 3, "ERROR: Raw file does not exist ("),
+    2120: ("hist/v4/hist02120.root", 4, "ERROR: Histogram file exists ("),
+    2121: ("tree/v4/tree02121.root", 5, "ERROR: Tree file exists ("),
+    2122: ("odb/run02122.odb", 7, "ERROR: ODB file not found ("),
+    2123: ("corr/corr02123.odb", 8, "ERROR: Cannot find ODB corrections ("),
 }
 
 
-@pytest.mark.parametrize("fault", list(REFUSALS), ids=list(REFUSALS))
 def test_each_refusal_of_the_job_script_is_the_runs_recorded_error(
-    fault: str,
     alcapana: Callable[..., Path],
-    archive: Path,
     data_dir: Path,
     daq: Daq,
     context: Callable[[Path], StepContext],
 ) -> None:
-    """A first attempt fails (no corrections); then the fault, and the retry meets it.
-    (Outputs left behind are this production's own attempt's: alcapctl lets the retry
-    run, and the job script refuses them, as the 2014 script did.)"""
-    arrange, code, message, alone = REFUSALS[fault]
-    prod = alcapana(max_attempts="2")
-    corrections = data_dir / "corr" / "corr02119.odb"
-    kept = corrections.read_text()
-    corrections.unlink()
-    done = run_process("init", prod)
-    assert done.returncode == 0, done.stderr
+    """Every first attempt meets an alcapana that is not compiled (6); then each run gets
+    its own fault, which its retry meets.  Outputs left behind are this production's own
+    attempt's: alcapctl lets the retry run, and the job script refuses them, as in 2014."""
+    prod = alcapana(max_attempts="2", nprep="10")
+    daq.alcapana.chmod(0o644)
+    assert run_process("init", prod).returncode == 0
     for step in ("claim", "stage", "submit"):
         assert run_process(step, prod).returncode == 0
-    _reap_until(prod, context, lambda r: r[2119].attempts == 1)
-    corrections.write_text(kept)
-    arrange(archive, data_dir, daq)
+    ctx = context(prod)
+    for record in runs_of(ctx).values():
+        _wait_for_exit(ctx, record)
+    assert run_process("reap", prod).returncode == 0
+    first = runs_of(ctx)
+    assert {r.attempts for r in first.values()} == {1}
+    assert all(r.error and r.error.startswith("exit code 6\n") for r in first.values())
+    assert all(
+        "ERROR: alcapana does not seem to be compiled (" in (r.error or "") for r in first.values()
+    )
 
+    daq.alcapana.chmod(0o755)
+    for path, code, _ in REFUSALS.values():
+        target = data_dir / path
+        if code in (4, 5):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text("left by an earlier attempt\n")
+        else:
+            target.unlink()
     done = run_process("run", prod)
 
-    assert done.returncode == 1, done.stderr  # finished, one run failed for good
-    runs = runs_of(context(prod))
-    failed = {run: r for run, r in runs.items() if r.status is RunState.FAILED}
-    assert 2119 in failed and (len(failed) == 1 or not alone)
-    assert {r.status for run, r in runs.items() if run not in failed} <= {RunState.FINISHED}
-    for record in failed.values():
-        assert record.error and f"exit code {code}" in record.error and message in record.error
-
-
-def _reap_until(
-    prod: Path,
-    context: Callable[[Path], StepContext],
-    condition: Callable[[dict[int, RunRecord]], bool],
-) -> None:
-    ctx = context(prod)
-    for _ in range(200):
-        assert run_process("reap", prod).returncode == 0
-        if condition(runs_of(ctx)):
-            return
-    pytest.fail("the condition never held")
+    assert done.returncode == 1, done.stderr  # finished, runs failed for good
+    runs = runs_of(ctx)
+    assert {run: r.status for run, r in runs.items()} == {
+        **{run: RunState.FAILED for run in REFUSALS},
+        2124: RunState.FINISHED,
+    }
+    for run, (_, code, message) in REFUSALS.items():
+        error = runs[run].error or ""
+        assert error.startswith(f"exit code {code}\n") and message in error, error
 
 
 @pytest.mark.parametrize(
@@ -218,9 +188,7 @@ def test_the_old_alcapana_command_line_fails_as_the_real_analyzer_would(
     assert {(r.error or "").splitlines()[0].split(":")[0] for r in runs.values()} == {error}
 
 
-@pytest.mark.parametrize("calibration", ["no", "yes"])
-def test_rootana_v8_reads_the_base_trees_with_the_production_modules(
-    calibration: str,
+def test_rootana_reads_the_base_trees_with_the_production_modules_and_calibration_switch(
     alcapana: Callable[..., Path],
     tmp_path: Path,
     site_toml: Path,
@@ -230,24 +198,30 @@ def test_rootana_v8_reads_the_base_trees_with_the_production_modules(
 ) -> None:
     base = alcapana(version="3", tag='"alcapana_v3"')
     assert produce(base).returncode == 0
-    (tmp_path / "rootana").mkdir()
-    prod = shipped_production(
-        "rootana_v8.toml", tmp_path / "rootana", site_toml, None, ROOTANA_CALIB=f'"{calibration}"'
-    )
-
-    done = produce(prod, "--pause", "0.1")
-
-    assert done.returncode == 0, done.stderr
-    runs = runs_of(context(prod))
-    assert {r.status for r in runs.values()} == {RunState.FINISHED}
     modules = (PRODUCTIONS / "production.cfg").read_text()
-    for run in AL100:
-        out = data_dir / "out" / "v8" / f"out{run:05d}.root"
-        assert out.read_text() == (
-            f"out of tree of run {run}\nraw data of run {run}\n"
-            f"calibration: {calibration}\nmodules: {modules}"
+    for version, calibration in ((8, "no"), (9, "yes")):
+        (tmp_path / f"v{version}").mkdir()
+        prod = shipped_production(
+            "rootana_v8.toml",
+            tmp_path / f"v{version}",
+            site_toml,
+            None,
+            version=str(version),
+            ROOTANA_CALIB=f'"{calibration}"',
         )
-    assert legacy_modules(db_path, "rootana_v8") == {run: modules for run in AL100}
+
+        done = produce(prod, "--pause", "0.1")
+
+        assert done.returncode == 0, done.stderr
+        runs = runs_of(context(prod))
+        assert {r.status for r in runs.values()} == {RunState.FINISHED}
+        for run in AL100:
+            out = data_dir / "out" / f"v{version}" / f"out{run:05d}.root"
+            assert out.read_text() == (
+                f"out of tree of run {run}\nraw data of run {run}\n"
+                f"calibration: {calibration}\nmodules: {modules}"
+            )
+        assert legacy_modules(db_path, f"rootana_v{version}") == {run: modules for run in AL100}
 
 
 @pytest.mark.parametrize("command", ["check", "init", "run"])

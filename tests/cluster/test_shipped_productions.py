@@ -1,0 +1,85 @@
+"""The shipped alcapana production on real Slurm and Grid Engine, with the stand-ins.
+
+Grid Engine passes no environment to a job (2014 needed ``qsub -v DAQdir``): a run that
+ends F shows that the wrapper exported ``pass_env`` itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from alcapctl.states import RunState
+from alcapctl.steps.context import StepContext
+from tests.cluster.conftest import Cluster
+from tests.conftest import write_toml
+from tests.daq import (
+    AL100,
+    DEFAULT_ODBS,
+    MODULES,
+    Daq,
+    legacy_modules,
+    produce,
+    runs_of,
+    shipped_production,
+)
+
+pytestmark = pytest.mark.cluster
+
+
+def test_alcapana_v4_finishes_with_the_2014_outputs_and_refuses_as_in_2014(
+    cluster: Cluster,
+    tmp_path: Path,
+    db_path: Path,
+    data_dir: Path,
+    archive: Path,
+    daq: Daq,
+    context: Callable[[Path], StepContext],
+) -> None:
+    site = write_toml(
+        tmp_path / "cluster-site.toml",
+        {"database": str(db_path), "data": str(data_dir), "backend": cluster.backend.name},
+    )
+    prod = shipped_production(
+        "alcapana_v4.toml",
+        tmp_path,
+        site,
+        f"file://{archive}",
+        datasets='["Al100"]',
+        pause="1",
+        max_attempts="1",
+    )
+    (data_dir / "corr" / "corr02124.odb").unlink()
+
+    done = produce(prod, timeout=400)
+
+    assert done.returncode == 1, done.stderr  # finished; 2124 failed for good
+    runs = runs_of(context(prod))
+    assert {run: r.status for run, r in runs.items()} == {
+        **{run: RunState.FINISHED for run in AL100[:-1]},
+        2124: RunState.FAILED,
+    }
+    error = runs[2124].error or ""
+    assert re.match(r"exit code 8\b", error) and "ERROR: Cannot find ODB corrections" in error
+    for run in AL100[:-1]:
+        assert runs[run].backend == cluster.backend.name
+        assert (
+            (data_dir / "tree" / "v4" / f"tree{run:05d}.root")
+            .read_text()
+            .startswith(f"tree of run {run}\n")
+        )
+        assert (data_dir / "hist" / "v4" / f"hist{run:05d}.root").exists()
+        dump = (data_dir / "dump" / "v4" / f"dump{run:05d}.odb").read_text()
+        assert [line for line in dump.splitlines() if line.startswith("# loaded")] == [
+            *(f"# loaded {daq.root}/analyzer/odb/{name}" for name in DEFAULT_ODBS),
+            f"# loaded {data_dir}/odb/run{run:05d}.odb",
+            f"# loaded {data_dir}/corr/corr{run:05d}.odb",
+        ]
+    modules = legacy_modules(db_path, "alcapana_v4")
+    assert {run: modules[run] for run in AL100[:-1]} == {run: MODULES for run in AL100[:-1]}
+    odbs = {midas_dir for midas_dir, command in daq.odbedit_calls() if "/odb/run" in command}
+    assert len(odbs) == len(AL100)  # one private ODB per job, 2124's included
+    assert not any(Path(midas_dir).exists() for midas_dir in odbs)
