@@ -346,3 +346,16 @@ def test_check_warns_about_an_undefined_variable_and_a_missing_program(
         f"{off_path}: job.command: no-such-program-anywhere: not found on PATH"
     ]
     assert warnings(fine) == []
+
+
+def test_pass_env_takes_only_shell_variable_names(
+    make_production: Callable[..., Path], db_path: Path
+) -> None:
+    prod = make_production(job={"command": "cat {input} > {tree}", "pass_env": ["DAQ dir"]})
+    before = digest(db_path)
+
+    done = run_process("check", prod)
+
+    assert done.returncode == 2
+    assert f"{prod}: job.pass_env: ['DAQ dir']: not shell variable names" in done.stderr
+    assert digest(db_path) == before
