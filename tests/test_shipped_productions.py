@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from alcapctl.batch.wrapper import job_dir, job_name, read_exit
+from alcapctl.config import load_production, load_site
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
 from alcapctl.store import RunRecord
@@ -352,3 +353,16 @@ def test_pass_env_takes_only_shell_variable_names(
     assert done.returncode == 2
     assert f"{prod}: job.pass_env: ['DAQ dir']: not shell variable names" in done.stderr
     assert digest(db_path) == before
+
+
+def test_the_shipped_files_validate(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAQdir", "/opt/AlcapDAQ")
+    site = load_site(PRODUCTIONS / "sites" / "merlin.toml").site
+    assert (site.backend, site.archive.url) == ("slurm", "ftp://archivftp.psi.ch/mu2e/run2013")
+    alcapana = load_production(PRODUCTIONS / "alcapana_v4.toml")
+    assert alcapana.job.modules == Path("/opt/AlcapDAQ/analyzer/work/production/MODULES")
+    assert alcapana.job.script == PRODUCTIONS / "jobs" / "alcapana.sh"
+    assert alcapana.job.pass_env == ("DAQdir",)
+    rootana = load_production(PRODUCTIONS / "rootana_v8.toml")
+    assert rootana.job.modules == PRODUCTIONS / "production.cfg"
+    assert rootana.job.env == {"ROOTANA_CALIB": "no"}
