@@ -1,4 +1,5 @@
-"""The shipped alcapana production on real Slurm and Grid Engine, with the stand-ins.
+"""The shipped alcapana and rootana productions on real Slurm and Grid Engine, with the
+stand-ins.
 
 Grid Engine passes no environment to a job (2014 needed ``qsub -v DAQdir``): a run that
 ends F shows that the wrapper exported ``pass_env`` itself.
@@ -20,6 +21,7 @@ from tests.daq import (
     AL100,
     DEFAULT_ODBS,
     MODULES,
+    PRODUCTIONS,
     Daq,
     legacy_modules,
     produce,
@@ -30,7 +32,7 @@ from tests.daq import (
 pytestmark = pytest.mark.cluster
 
 
-def test_alcapana_v4_finishes_with_the_2014_outputs_and_refuses_as_in_2014(
+def test_alcapana_then_rootana_finish_with_the_2014_outputs_and_refuse_as_in_2014(
     cluster: Cluster,
     tmp_path: Path,
     db_path: Path,
@@ -83,3 +85,20 @@ def test_alcapana_v4_finishes_with_the_2014_outputs_and_refuses_as_in_2014(
     odbs = {midas_dir for midas_dir, command in daq.odbedit_calls() if "/odb/run" in command}
     assert len(odbs) == len(AL100)  # one private ODB per job, 2124's included
     assert not any(Path(midas_dir).exists() for midas_dir in odbs)
+
+    # rootana on these trees, as a calibration pass: 2124 has no tree and is not taken
+    (tmp_path / "rootana").mkdir()
+    rootana = shipped_production(
+        "rootana_v8.toml", tmp_path / "rootana", site, None, base="4", ROOTANA_CALIB='"yes"'
+    )
+    done = produce(rootana, "--pause", "1", timeout=400)
+    assert done.returncode == 0, done.stderr
+    outs = runs_of(context(rootana))
+    assert {run: r.status for run, r in outs.items()} == {
+        run: RunState.FINISHED for run in AL100[:-1]
+    }
+    cfg = (PRODUCTIONS / "production.cfg").read_text()
+    for run in AL100[:-1]:
+        out = (data_dir / "out" / "v8" / f"out{run:05d}.root").read_text()
+        assert out.startswith(f"out of tree of run {run}\n")
+        assert out.endswith(f"calibration: yes\nmodules: {cfg}")
