@@ -43,6 +43,12 @@ _SHELL_WORDS = frozenset(
 )  # fmt: skip
 
 
+# schedulers that give a job none of the submitting shell's environment by default
+_NO_ENVIRONMENT = frozenset({"sge", "htcondor"})
+# what every job's shell has anyway
+_ALWAYS_SET = frozenset({"HOME", "LOGNAME", "PATH", "PWD", "SHELL", "TMPDIR", "USER"})
+
+
 def _where(settings: Settings, key: str) -> str:
     return f"{settings.production_file}: job.{key}"
 
@@ -99,20 +105,26 @@ def refuse_or_warn(settings: Settings) -> None:
 
 def command_warnings(settings: Settings, environ: Mapping[str, str]) -> list[str]:
     """What looks wrong in ``[job] command``: a ``$VAR`` that neither ``[job] env``,
-    ``pass_env`` nor this shell defines, and a first program not found."""
+    ``pass_env`` nor this shell defines (or, on Grid Engine and HTCondor, that only this
+    shell does), and a first program not found."""
     job = _job(settings)
     command = job.command
     assigned = set(_ASSIGNED.findall(command))
-    undefined = [
-        name
-        for name in _variables(command)
-        if name not in environ and name not in assigned and name not in job.env
-    ]
+    used = [name for name in _variables(command) if name not in assigned]
+    undefined = [name for name in used if name not in environ and name not in job.env]
     warnings = [
         f"{_where(settings, 'command')}: ${name} is not defined here, nor in job.env or "
         "job.pass_env; the job will see it empty"
         for name in undefined
     ]
+    if settings.backend in _NO_ENVIRONMENT:
+        given = {*job.env, *job.pass_env, *_ALWAYS_SET, *undefined}
+        warnings += [
+            f"{_where(settings, 'command')}: ${name} is set in this shell only; "
+            f"{settings.backend} jobs do not get it: add it to job.pass_env"
+            for name in used
+            if name not in given
+        ]
     program = _program(command, {"script": job.script, "modules": job.modules}, environ)
     if program is not None:
         problem = _missing_program(program)

@@ -318,12 +318,21 @@ def job_dir_of(ctx: StepContext, record: RunRecord) -> Path:
 
 
 def test_check_warns_about_an_undefined_variable_and_a_missing_program(
-    make_production: Callable[..., Path], tmp_path: Path
+    make_production: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prod = make_production(job={"command": "$NO_SUCH_VARIABLE/bin/x {input}"})
     missing = make_production("b.toml", job={"command": f"{tmp_path}/nothing-here -i {{input}}"})
     off_path = make_production("c.toml", job={"command": "no-such-program-anywhere {input}"})
     fine = make_production("d.toml", job={"command": "cat {input} > {tree}"})
+    not_passed = make_production(
+        "e.toml", backend="sge", job={"command": "cat {input} > $HOME/$LANG_OF_TEST"}
+    )
+    passed = make_production(
+        "f.toml",
+        backend="sge",
+        job={"command": "cat {input} > $LANG_OF_TEST", "pass_env": ["LANG_OF_TEST"]},
+    )
+    monkeypatch.setenv("LANG_OF_TEST", "set")
 
     def warnings(path: Path) -> list[str]:
         done = run_process("check", path, "--json")
@@ -339,7 +348,11 @@ def test_check_warns_about_an_undefined_variable_and_a_missing_program(
     assert warnings(off_path) == [
         f"{off_path}: job.command: no-such-program-anywhere: not found on PATH"
     ]
-    assert warnings(fine) == []
+    assert warnings(fine) == warnings(passed) == []
+    assert warnings(not_passed) == [
+        f"{not_passed}: job.command: $LANG_OF_TEST is set in this shell only; sge jobs do "
+        "not get it: add it to job.pass_env"
+    ]
 
 
 def test_pass_env_takes_only_shell_variable_names(
