@@ -205,16 +205,15 @@ def _modules(ctx: StepContext, runs: RunTable) -> dict[str, str]:
         return {}
     try:
         stat = path.stat()
+        key = (ctx.settings.database, str(path), stat.st_mtime_ns, stat.st_size)
     except OSError:
-        modules_text(ctx.settings)  # raises, naming the file and why
-        raise
-    key = (ctx.settings.database, str(path), stat.st_mtime_ns, stat.st_size)
-    if key not in _stored_modules:
+        key = None  # modules_text says why
+    entry = _stored_modules.get(key) if key else None
+    if entry is None:
         text = modules_text(ctx.settings) or ""
         entry = (runs.put_blob(text), text)
-        ctx.store.after_commit(functools.partial(_stored_modules.__setitem__, key, entry))
-    else:
-        entry = _stored_modules[key]
+        if key:
+            ctx.store.after_commit(functools.partial(_stored_modules.__setitem__, key, entry))
     return {"modules_sha256": entry[0], "modules": entry[1]}
 
 
