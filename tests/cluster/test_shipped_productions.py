@@ -15,21 +15,14 @@ import pytest
 
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
+from tests import daq as shipped
 from tests.cluster.conftest import Cluster
 from tests.conftest import write_toml
-from tests.daq import (
-    AL100,
-    DEFAULT_ODBS,
-    MODULES,
-    PRODUCTIONS,
-    Daq,
-    legacy_modules,
-    produce,
-    runs_of,
-    shipped_production,
-)
+from tests.daq import Daq
 
 pytestmark = pytest.mark.cluster
+
+FINISHED = shipped.AL100[:-1]  # 2124 has no corrections
 
 
 def test_alcapana_then_rootana_finish_with_the_2014_outputs_and_refuse_as_in_2014(
@@ -45,7 +38,7 @@ def test_alcapana_then_rootana_finish_with_the_2014_outputs_and_refuse_as_in_201
         tmp_path / "cluster-site.toml",
         {"database": str(db_path), "data": str(data_dir), "backend": cluster.backend.name},
     )
-    prod = shipped_production(
+    prod = shipped.shipped_production(
         "alcapana_v4.toml",
         tmp_path,
         site,
@@ -56,17 +49,17 @@ def test_alcapana_then_rootana_finish_with_the_2014_outputs_and_refuse_as_in_201
     )
     (data_dir / "corr" / "corr02124.odb").unlink()
 
-    done = produce(prod, timeout=400)
+    done = shipped.produce(prod, timeout=400)
 
     assert done.returncode == 1, done.stderr  # finished; 2124 failed for good
-    runs = runs_of(context(prod))
+    runs = shipped.runs_of(context(prod))
     assert {run: r.status for run, r in runs.items()} == {
-        **{run: RunState.FINISHED for run in AL100[:-1]},
+        **{run: RunState.FINISHED for run in FINISHED},
         2124: RunState.FAILED,
     }
     error = runs[2124].error or ""
     assert re.match(r"exit code 8\b", error) and "ERROR: Cannot find ODB corrections" in error
-    for run in AL100[:-1]:
+    for run in FINISHED:
         assert runs[run].backend == cluster.backend.name
         assert (
             (data_dir / "tree" / "v4" / f"tree{run:05d}.root")
@@ -76,29 +69,29 @@ def test_alcapana_then_rootana_finish_with_the_2014_outputs_and_refuse_as_in_201
         assert (data_dir / "hist" / "v4" / f"hist{run:05d}.root").exists()
         dump = (data_dir / "dump" / "v4" / f"dump{run:05d}.odb").read_text()
         assert [line for line in dump.splitlines() if line.startswith("# loaded")] == [
-            *(f"# loaded {daq.root}/analyzer/odb/{name}" for name in DEFAULT_ODBS),
+            *(f"# loaded {daq.root}/analyzer/odb/{name}" for name in shipped.DEFAULT_ODBS),
             f"# loaded {data_dir}/odb/run{run:05d}.odb",
             f"# loaded {data_dir}/corr/corr{run:05d}.odb",
         ]
-    modules = legacy_modules(db_path, "alcapana_v4")
-    assert {run: modules[run] for run in AL100[:-1]} == {run: MODULES for run in AL100[:-1]}
+    modules = shipped.legacy_modules(db_path, "alcapana_v4")
+    assert {run: modules[run] for run in FINISHED} == {run: shipped.MODULES for run in FINISHED}
     odbs = {midas_dir for midas_dir, command in daq.odbedit_calls() if "/odb/run" in command}
-    assert len(odbs) == len(AL100)  # one private ODB per job, 2124's included
+    assert len(odbs) == len(shipped.AL100)  # one private ODB per job, 2124's included
     assert not any(Path(midas_dir).exists() for midas_dir in odbs)
 
     # rootana on these trees, as a calibration pass: 2124 has no tree and is not taken
     (tmp_path / "rootana").mkdir()
-    rootana = shipped_production(
+    rootana = shipped.shipped_production(
         "rootana_v8.toml", tmp_path / "rootana", site, None, base="4", ROOTANA_CALIB='"yes"'
     )
-    done = produce(rootana, "--pause", "1", timeout=400)
+    done = shipped.produce(rootana, "--pause", "1", timeout=400)
     assert done.returncode == 0, done.stderr
-    outs = runs_of(context(rootana))
+    outs = shipped.runs_of(context(rootana))
     assert {run: r.status for run, r in outs.items()} == {
-        run: RunState.FINISHED for run in AL100[:-1]
+        run: RunState.FINISHED for run in FINISHED
     }
-    cfg = (PRODUCTIONS / "production.cfg").read_text()
-    for run in AL100[:-1]:
+    cfg = (shipped.PRODUCTIONS / "production.cfg").read_text()
+    for run in FINISHED:
         out = (data_dir / "out" / "v8" / f"out{run:05d}.root").read_text()
         assert out.startswith(f"out of tree of run {run}\n")
         assert out.endswith(f"calibration: yes\nmodules: {cfg}")
