@@ -67,8 +67,9 @@ _LEGACY_OUTPUTS = {
 
 # Fields every template may use; the job command may also use {input} and every output name.
 PATH_FIELDS = frozenset({"run", "version", "tag", "data", "type", "base", "user"})
-COMMAND_FIELDS = PATH_FIELDS | {"input", "filename", "modules", *_LEGACY_OUTPUTS}
+COMMAND_FIELDS = PATH_FIELDS | {"input", "filename", "modules", "script", *_LEGACY_OUTPUTS}
 ARCHIVE_FIELDS = frozenset({"run", "filename", "version", "base", "data"})
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def default_outputs(production_type: str) -> dict[str, str]:
@@ -164,7 +165,11 @@ class Job(_Strict):
     command: str = Field(description="shell command template")
     resources: Resources = Resources()
     modules: Path | None = Field(None, description="MODULES file recorded with each run")
+    script: Path | None = Field(None, description="job script, the command's {script}")
     env: dict[str, str] = {}
+    pass_env: tuple[str, ...] = Field(
+        (), description="variables of the submitting shell the job gets, e.g. ['DAQdir']"
+    )
 
     @field_validator("command")
     @classmethod
@@ -186,6 +191,14 @@ class Job(_Strict):
                     f"{key!r} is not an environment variable name "
                     "(letters, digits and _, not starting with a digit)"
                 )
+        return value
+
+    @field_validator("pass_env")
+    @classmethod
+    def _variable_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not _SHELL_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"{bad}: not shell variable names (letters, digits, _)")
         return value
 
 
@@ -383,8 +396,10 @@ def _validated(model: type[ModelT], path: Path) -> ModelT:
 
 
 def _relative_to(base: Path, value: Path | None) -> Path | None:
-    if value is None:
-        return None
+    return None if value is None else _absolute(base, value)
+
+
+def _absolute(base: Path, value: Path) -> Path:
     value = value.expanduser()
     return value if value.is_absolute() else (base / value).resolve()
 
@@ -450,14 +465,29 @@ def load_site(
     return Settings(site=site, database=url, user=user, host=host, overrides=overrides or {})
 
 
+def job_path(base: Path, value: Path) -> Path:
+    """A job file's path with ``$VAR`` expanded from this environment, relative to ``base``.
+
+    A path naming a variable that is not set is kept as written (``$DAQdir/...``), so that
+    commands that never read the file (status, abort) still work; ``check``, ``init`` and
+    ``run`` refuse it, naming the variable (``alcapctl.jobenv``).
+    """
+    expanded = Path(os.path.expandvars(str(value)))
+    return expanded if "$" in str(expanded) else _absolute(base, expanded)
+
+
 def load_production(path: Path) -> Production:
     """Read and validate one production TOML; relative paths in it are made absolute."""
     prod = _validated(Production, path)
     base = path.parent.resolve()
     update: dict[str, Any] = {"site": _relative_to(base, prod.site)}
-    if prod.job.modules is not None:
-        job = prod.job.model_copy(update={"modules": _relative_to(base, prod.job.modules)})
-        update["job"] = job
+    files = {
+        key: job_path(base, getattr(prod.job, key))
+        for key in ("modules", "script")
+        if getattr(prod.job, key) is not None
+    }
+    if files:
+        update["job"] = prod.job.model_copy(update=files)
     if prod.archive is not None and prod.archive.checksums is not None:
         checksums = _relative_to(base, prod.archive.checksums)
         update["archive"] = prod.archive.model_copy(update={"checksums": checksums})

@@ -112,6 +112,8 @@ def render_check(report: dict[str, Any], console: Console | None = None) -> None
     if "claim_would_take" in report:
         taken = report["claim_would_take"]
         out.print(f"claim would take {len(taken)} runs" + (f": {_runs(taken)}" if taken else ""))
+    for warning in report["warnings"]:
+        out.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
 
 
 def _runs(runs: list[int], most: int = 20) -> str:

@@ -131,4 +131,5 @@ def store(db_path: Path) -> Iterator[Store]:
     s.close()
 
 
-pytest_plugins = ["tests.ftpserver"]  # the ftp_server fixture: a real pyftpdlib server
+# the ftp_server fixture: a real pyftpdlib server; daq: a fake $DAQdir with the stand-ins
+pytest_plugins = ["tests.ftpserver", "tests.daq"]

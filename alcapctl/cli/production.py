@@ -32,9 +32,11 @@ def init(app: AppContext, as_json: bool) -> None:
     Example:
       alcapctl init productions/rootana_v8.toml
     """
+    from alcapctl.jobenv import refuse_or_warn
     from alcapctl.steps.outputs import check_outputs
 
     assert app.settings.production is not None
+    refuse_or_warn(app.settings)
     check_outputs(app.settings, app.store)
     result = app.store.init(app.settings.production)
     record = result.record

@@ -53,8 +53,10 @@ def run(
       alcapctl run productions/alcapana_v4.toml --once     # from cron
     """
     from alcapctl.batch import get_backend
+    from alcapctl.jobenv import refuse_or_warn
     from alcapctl.steps.run import run_production
 
+    refuse_or_warn(app.settings)
     ctx = app.locked_step()
     backend = get_backend(ctx.settings.backend, ctx.workdir)
     if display and sys.stdout.isatty():

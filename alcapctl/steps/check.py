@@ -11,6 +11,7 @@ from typing import Any
 
 from alcapctl.config import Settings
 from alcapctl.errors import ConfigError
+from alcapctl.jobenv import preflight
 from alcapctl.states import RunState
 from alcapctl.steps.claim import wanted
 from alcapctl.steps.context import StepContext
@@ -22,9 +23,11 @@ __all__ = ["check_production"]
 
 
 def check_production(settings: Settings, store: Store) -> dict[str, Any]:
-    """Resolved settings, sample output paths, and the runs init or claim would take."""
+    """Resolved settings, sample output paths, the runs init or claim would take, and
+    warnings about the job command; refuses (ConfigError) what every run would fail on."""
     prod = settings.production
     assert prod is not None
+    warnings = preflight(settings)
     check_outputs(settings, store)
     checksums = settings.archive.checksums
     if checksums is not None and not checksums.is_file():
@@ -51,6 +54,7 @@ def check_production(settings: Settings, store: Store) -> dict[str, Any]:
             "quality": list(prod.quality) or "any",
         },
         "init_would_add": new_runs,
+        "warnings": warnings,
     }
     if registered:
         record = store.find(prod)

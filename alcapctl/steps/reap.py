@@ -23,6 +23,7 @@ import structlog
 from alcapctl.batch.base import Backend, JobInfo, JobState, SchedulerError
 from alcapctl.batch.wrapper import GONE_FILE, job_dir, job_name, read_exit
 from alcapctl.files import remove_all
+from alcapctl.jobenv import modules_text
 from alcapctl.states import ACTIVE, RunState
 from alcapctl.steps.context import StepContext
 from alcapctl.store import RunRecord, RunTable
@@ -187,30 +188,33 @@ def _missing_output(ctx: StepContext, run: int) -> str | None:
     return None
 
 
-# (database, modules file, mtime, size) -> sha256 of a content already committed there
-_stored_modules: dict[tuple[str, str, int, int], str] = {}
+# (database, modules file, mtime, size) -> the content's sha256 and text, already committed
+_stored_modules: dict[tuple[str, str, int, int], tuple[str, str]] = {}
 
 
-def _modules_sha(ctx: StepContext, runs: RunTable) -> str | None:
-    """The key of the modules file's content in the blob table, stored there if new.
+def _modules(ctx: StepContext, runs: RunTable) -> dict[str, str]:
+    """The MODULES columns of a finished run: its text in the legacy ``modules`` column
+    (as 2014 readers expect) and its key in the blob table, stored there if new.
 
-    Read and stored once per content and process, not at every reap: the cache learns a
-    key only after its transaction committed.
+    Read once per content and process, not at every reap: the cache learns a content
+    only after its transaction committed.  A file that cannot be read stops the reap
+    (ConfigError, exit 2) before any run is finished without it.
     """
     path = ctx.prod.job.modules
     if path is None:
-        return None
+        return {}
     try:
         stat = path.stat()
         key = (ctx.settings.database, str(path), stat.st_mtime_ns, stat.st_size)
-        if key in _stored_modules:
-            return _stored_modules[key]
-        sha = runs.put_blob(path.read_text())
-    except OSError as exc:
-        log.warning("modules file unreadable; not recorded", path=str(path), error=str(exc))
-        return None
-    ctx.store.after_commit(functools.partial(_stored_modules.__setitem__, key, sha))
-    return sha
+    except OSError:
+        key = None  # modules_text says why
+    entry = _stored_modules.get(key) if key else None
+    if entry is None:
+        text = modules_text(ctx.settings) or ""
+        entry = (runs.put_blob(text), text)
+        if key:
+            ctx.store.after_commit(functools.partial(_stored_modules.__setitem__, key, entry))
+    return {"modules_sha256": entry[0], "modules": entry[1]}
 
 
 @dataclass
@@ -243,7 +247,7 @@ class Settled:
         delete: list[Path] = []
 
         def write(runs: RunTable) -> bool:
-            sha = _modules_sha(ctx, runs) if succeeded else None
+            modules = _modules(ctx, runs) if succeeded else {}
             for outcome in outcomes:
                 run = outcome.run
                 problem = None if outcome.exit_code != 0 else _missing_output(ctx, run.run)
@@ -255,7 +259,7 @@ class Settled:
                         RunState.FINISHED,
                         ctx.owner,
                         stop=runs.now,
-                        modules_sha256=sha,
+                        **modules,
                         **paths,
                     )
                     if moved:

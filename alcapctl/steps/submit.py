@@ -34,6 +34,7 @@ from alcapctl.batch.wrapper import (
     written_for,
 )
 from alcapctl.files import remove_all
+from alcapctl.jobenv import job_environment
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
 from alcapctl.store import RunRecord, RunTable
@@ -65,6 +66,7 @@ def command_fields(ctx: StepContext, run: RunRecord) -> dict[str, Any]:
         "input": run.input or "",
         "filename": Path(run.input).name if run.input else "",
         "modules": str(modules) if modules else "",
+        "script": str(ctx.prod.job.script or ""),
     }
 
 
@@ -95,7 +97,8 @@ def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None, prepared: boo
     fields = command_fields(ctx, run)
     token = owner_token(ctx.settings.database)
     outputs = ctx.output_paths(run.run)
-    script = render_script(name, jobdir, job.command, fields, outputs, job.env, token, heartbeat)
+    env = job_environment(ctx.settings)
+    script = render_script(name, jobdir, job.command, fields, outputs, env, token, heartbeat)
     path = write_job(jobdir, script, prepared=prepared)
     return JobSpec(name=name, script=path, jobdir=jobdir, resources=job.resources)
 

@@ -6,18 +6,17 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from alcapctl.config import load_settings
 from alcapctl.states import RunState
-from alcapctl.steps.context import StepContext, open_production
-from alcapctl.store import RunRecord, Store
+from alcapctl.steps.context import StepContext
 from tests.cluster.conftest import Cluster
 from tests.conftest import ALCAPCTL, GOLD_RUNS, run_process
+from tests.daq import runs_of
 from tests.fakes import install_recorder, recorded
 
 pytestmark = pytest.mark.cluster
@@ -50,25 +49,6 @@ def production(
         return prod
 
     return make
-
-
-@pytest.fixture
-def context() -> Iterator[Callable[[Path], StepContext]]:
-    """Opens the production's database to look at its runs afterwards."""
-    stores: list[Store] = []
-
-    def open_context(prod: Path) -> StepContext:
-        settings = load_settings(prod)
-        stores.append(Store.open(settings.database))
-        return open_production(settings, stores[-1])
-
-    yield open_context
-    for store in stores:
-        store.close()
-
-
-def runs_of(ctx: StepContext) -> dict[int, RunRecord]:
-    return {r.run: r for r in ctx.store.runs(ctx.record, lambda t: t.select(), write=False)}
 
 
 def test_twenty_runs_submitted_by_one_process_reaped_by_another(
