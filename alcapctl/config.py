@@ -108,6 +108,9 @@ class Limits(_Strict):
     lease: float = Field(3600, gt=0, description="seconds before an idle claim is stale")
     transfers: int = Field(2, ge=1, description="parallel input transfers")
     grace: float = Field(120, ge=0, description="seconds before a job gone without exit is lost")
+    array: int = Field(
+        1000, ge=0, le=1_000_000, strict=True, description="jobs in one array at most; 0: no arrays"
+    )
 
 
 class Resources(_Strict):
