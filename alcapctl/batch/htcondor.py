@@ -19,6 +19,7 @@ from alcapctl.batch.base import JobInfo, JobSpec, JobState
 from alcapctl.batch.command import run_command, run_parsed
 from alcapctl.batch.native import lookup_state, walltime_seconds
 from alcapctl.batch.scheduler import ResourceFormat, SchedulerBackend, interpreter
+from alcapctl.config import Resources
 
 __all__ = [
     "HTCondorBackend",
@@ -53,37 +54,37 @@ _REASONS = {"3": ("REMOVED", "RemoveReason"), "5": ("HELD", "HoldReason")}
 
 
 def _description(
-    name: str, directory: Path, logs: str, arguments: str, spec: JobSpec, queue: str
+    name: str, directory: Path, logs: str, script: Path, resources: Resources, tail: str = ""
 ) -> str:
+    """A submit description running ``script`` (with ``$(Process)`` after it for an array)."""
     lines = [
         "universe = vanilla",
-        f"executable = {interpreter(spec.script)}",  # the script need not be executable
-        f"arguments = {arguments}",
+        f"executable = {interpreter(script)}",  # the script need not be executable
+        f"arguments = {script}{tail}",
         f"batch_name = {name}",
         f"initialdir = {directory}",
         f"output = {directory / (logs + '.out')}",
         f"error = {directory / (logs + '.err')}",
         f"log = {directory / 'condor.log'}",
         "should_transfer_files = NO",
-        *RESOURCES.words(spec.resources),
-        queue,
+        *RESOURCES.words(resources),
     ]
     return "\n".join(lines) + "\n"
 
 
 def submit_description(spec: JobSpec) -> str:
     """The submit description for one job; HTCondor's own files go into the jobdir."""
-    return _description(spec.name, spec.jobdir, "condor", str(spec.script), spec, "queue")
+    body = _description(spec.name, spec.jobdir, "condor", spec.script, spec.resources)
+    return body + "queue\n"
 
 
 def array_description(array: Array) -> str:
     """The submit description for an array: one proc per task, given its index; HTCondor's
     own files go into the array's directory."""
-    arguments = f"{array.script} $(Process)"
-    queue = f"queue {len(array.specs)}"
-    return _description(
-        array.name, array.directory, "task-$(Process)", arguments, array.specs[0], queue
-    )
+    resources = array.specs[0].resources
+    logs = "task-$(Process)"
+    body = _description(array.name, array.directory, logs, array.script, resources, " $(Process)")
+    return body + f"queue {len(array.specs)}\n"
 
 
 def parse_submit(stdout: str) -> str:

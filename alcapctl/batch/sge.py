@@ -252,13 +252,12 @@ class SgeBackend(SchedulerBackend):
             return
         argv = qdel_argv(job_ids)
         result = run_command(argv, ok_codes=(0, 1))
-        # qdel exits 1 when any job is unknown; jobs already gone are cancelled enough.
-        refused = [
-            line
-            for line in (result.stdout + result.stderr).splitlines()
-            if line.startswith("denied") and not any(words in line for words in _NOT_FOUND)
-        ]
-        if result.exit_code and (refused or "denied" not in result.stdout + result.stderr):
+        # qdel exits 1 when any job or task is unknown ('denied: job "7" does not exist',
+        # 'job "1" task "4" does not exist'); jobs already gone are cancelled enough.
+        output = (result.stdout + result.stderr).splitlines()
+        gone = [line for line in output if any(words in line for words in _NOT_FOUND)]
+        refused = [line for line in output if line.startswith("denied") and line not in gone]
+        if result.exit_code and (refused or not gone):
             raise SchedulerError(argv, result.exit_code, result.stdout, result.stderr)
 
     def find_names(self, names: Sequence[str]) -> dict[str, str]:
