@@ -1,7 +1,7 @@
 """make bench-cluster: 200 runs on the real single-node Slurm, as job arrays against one
 sbatch per run, and through Snakemake's Slurm executor plugin when it can run here.
 
-  python benchmarks/bench_cluster.py [--runs 200] [--snakemake PATH]
+  python benchmarks/bench_cluster.py [--runs 200] [--snakemake PATH] [--only NAME ...]
 
 Needs the Slurm daemons of cluster/slurm-up.sh (cluster/bench.sh starts and stops them).
 Every tool runs make bench's cheap job (input to tree to histogram); wall time is from the
@@ -89,15 +89,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--snakemake", help="a snakemake with snakemake-executor-plugin-slurm")
+    parser.add_argument(
+        "--only", nargs="+", choices=("arrays", "single", "snakemake"), help="run only these"
+    )
     args = parser.parse_args()
+    chosen = set(args.only or ("arrays", "single", "snakemake"))
     rows: dict[str, dict[str, float] | str] = {}
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
-        for label, array in (("alcapctl, arrays", 1000), ("alcapctl, one sbatch per run", 0)):
-            rows[label] = alcapctl(Path(tmp) / label.replace(" ", "_"), args.runs, array)
-            print(f"{label}: {rows[label]}", flush=True)
-        if args.snakemake:
+        for key, label, array in (
+            ("arrays", "alcapctl, arrays", 1000),
+            ("single", "alcapctl, one sbatch per run", 0),
+        ):
+            if key in chosen:
+                rows[label] = alcapctl(Path(tmp) / key, args.runs, array)
+                print(f"{label}: {rows[label]}", flush=True)
+        if args.snakemake and "snakemake" in chosen:
+            program = os.path.abspath(args.snakemake)
             rows["snakemake --executor slurm"] = snakemake(
-                Path(tmp) / "snakemake", args.runs, args.snakemake
+                Path(tmp) / "snakemake", args.runs, program
             )
     print(f"\n{args.runs} runs on single-node Slurm")
     print(f"{'tool':<32}{'sbatch calls':>14}{'wall s':>9}")
