@@ -75,6 +75,8 @@ def snakemake(root: Path, runs: int, program: str) -> dict[str, float] | str:
     (root / "Snakefile").write_text(_SNAKEFILE.format(runs=runs))
     env, log = _recorder(root)
     argv = [program, "--executor", "slurm", "--jobs", str(runs), "--latency-wait", "10"]
+    # without slurmdbd sacct fails, and the plugin would wait for ever for its jobs' states
+    argv += ["--slurm-status-command", "squeue"]
     argv += ["--default-resources", "slurm_account=root", "runtime=10", "mem_mb=100"]
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
