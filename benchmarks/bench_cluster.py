@@ -70,13 +70,14 @@ def alcapctl(root: Path, runs: int, array: int) -> dict[str, float]:
 
 
 def snakemake(root: Path, runs: int, program: str) -> dict[str, float] | str:
-    """The same runs through ``snakemake --executor slurm``; its error text if it fails."""
+    """The same runs through ``snakemake --executor slurm``, as its arrays; its error text
+    if it fails."""
     _inputs(root, runs)
     (root / "Snakefile").write_text(_SNAKEFILE.format(runs=runs))
     env, log = _recorder(root)
     argv = [program, "--executor", "slurm", "--jobs", str(runs), "--latency-wait", "10"]
     # without slurmdbd sacct fails, and the plugin would wait for ever for its jobs' states
-    argv += ["--slurm-status-command", "squeue"]
+    argv += ["--slurm-status-command", "squeue", "--slurm-array-jobs=all"]
     argv += ["--default-resources", "slurm_account=root", "runtime=10", "mem_mb=100"]
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
@@ -107,7 +108,7 @@ def main() -> None:
                 print(f"{label}: {rows[label]}", flush=True)
         if args.snakemake and "snakemake" in chosen:
             program = os.path.abspath(args.snakemake)
-            rows["snakemake --executor slurm"] = snakemake(
+            rows["snakemake --executor slurm, arrays"] = snakemake(
                 Path(tmp) / "snakemake", args.runs, program
             )
     print(f"\n{args.runs} runs on single-node Slurm")
