@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-cluster lint demo bench clean
+.PHONY: install test test-cluster lint demo bench bench-cluster clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,15 @@ bench: $(STAMP)
 	test -x $(BENCH_VENV)/bin/snakemake || { $(PYTHON) -m venv $(BENCH_VENV) && \
 	  $(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check snakemake; }
 	$(BIN)/python benchmarks/run.py --snakemake $(BENCH_VENV)/bin/snakemake $(BENCH_ARGS)
+
+# 200 runs on the real single-node Slurm: arrays, one sbatch per run, Snakemake's Slurm
+# executor plugin (in the bench venv).  Root; run it under the cluster lock, like
+# test-cluster: flock /tmp/alcapctl-cluster.lock make bench-cluster
+bench-cluster: $(STAMP)
+	test -x $(BENCH_VENV)/bin/snakemake || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check \
+	  snakemake snakemake-executor-plugin-slurm
+	cluster/bench.sh $(BIN)/python --snakemake $(BENCH_VENV)/bin/snakemake $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .demo .pytest_cache .mypy_cache .ruff_cache build *.egg-info

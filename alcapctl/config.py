@@ -147,6 +147,7 @@ class Limits(_Strict):
     lease: float = _seconds("seconds before an idle claim is stale", 3600, positive=True)
     transfers: int = _count(1, 100, "parallel input transfers", 2)
     grace: float = _seconds("seconds before a job gone without exit is lost", 120)
+    array: int = _count(0, 1_000_000, "jobs in one array at most; 0: no arrays", 1000)
 
 
 class Resources(_Strict):

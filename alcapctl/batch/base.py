@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -80,6 +80,18 @@ class Backend(ABC):
     @abstractmethod
     def submit(self, spec: JobSpec) -> str:
         """Submit one job; return its id."""
+
+    def submit_many(
+        self, specs: Sequence[JobSpec], *, largest: int
+    ) -> Iterator[tuple[JobSpec, str]]:
+        """Submit every job; yield each spec with its job id as the scheduler accepts it,
+        so that a failure part-way keeps the ids of the jobs already submitted.
+
+        ``largest``: the most jobs one scheduler call may take (``[limits] array``; 0: one
+        call per job).  Here: one call per job; schedulers with arrays do better.
+        """
+        for spec in specs:
+            yield spec, self.submit(spec)
 
     @abstractmethod
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:

@@ -2,22 +2,28 @@
 condor_history -json for jobs that left the queue, condor_rm.
 
 Job ids are "cluster.proc".  The job name travels as the batch name (JobBatchName).
-HTCondor has no queues; ``queue`` becomes ``+JobFlavour``, the CERN convention.
+HTCondor has no queues; ``queue`` becomes ``+JobFlavour``, the CERN convention.  An array
+is one cluster: its description's ``queue k`` makes procs 0 to k-1, each passed its
+``$(Process)``, so a run's task id is "cluster.proc" like any job's.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
+from alcapctl.batch.array import Array
 from alcapctl.batch.base import JobInfo, JobSpec, JobState
 from alcapctl.batch.command import run_command, run_parsed
 from alcapctl.batch.native import lookup_state, walltime_seconds
 from alcapctl.batch.scheduler import ResourceFormat, SchedulerBackend, interpreter
+from alcapctl.config import Resources
 
 __all__ = [
     "HTCondorBackend",
+    "array_description",
     "parse_condor_json",
     "parse_submit",
     "submit_description",
@@ -43,25 +49,42 @@ RESOURCES = ResourceFormat(
 )
 
 Parsed = TypeVar("Parsed")
+NO_ARRAY_CAP = 100_000  # HTCondor sets none (MAX_JOBS_PER_SUBMISSION is unlimited by default)
 _REASONS = {"3": ("REMOVED", "RemoveReason"), "5": ("HELD", "HoldReason")}
+
+
+def _description(
+    name: str, directory: Path, logs: str, script: Path, resources: Resources, tail: str = ""
+) -> str:
+    """A submit description running ``script`` (with ``$(Process)`` after it for an array)."""
+    lines = [
+        "universe = vanilla",
+        f"executable = {interpreter(script)}",  # the script need not be executable
+        f"arguments = {script}{tail}",
+        f"batch_name = {name}",
+        f"initialdir = {directory}",
+        f"output = {directory / (logs + '.out')}",
+        f"error = {directory / (logs + '.err')}",
+        f"log = {directory / 'condor.log'}",
+        "should_transfer_files = NO",
+        *RESOURCES.words(resources),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def submit_description(spec: JobSpec) -> str:
     """The submit description for one job; HTCondor's own files go into the jobdir."""
-    lines = [
-        "universe = vanilla",
-        f"executable = {interpreter(spec.script)}",  # the script need not be executable
-        f"arguments = {spec.script}",
-        f"batch_name = {spec.name}",
-        f"initialdir = {spec.jobdir}",
-        f"output = {spec.jobdir / 'condor.out'}",
-        f"error = {spec.jobdir / 'condor.err'}",
-        f"log = {spec.jobdir / 'condor.log'}",
-        "should_transfer_files = NO",
-        *RESOURCES.words(spec.resources),
-        "queue",
-    ]
-    return "\n".join(lines) + "\n"
+    body = _description(spec.name, spec.jobdir, "condor", spec.script, spec.resources)
+    return body + "queue\n"
+
+
+def array_description(array: Array) -> str:
+    """The submit description for an array: one proc per task, given its index; HTCondor's
+    own files go into the array's directory."""
+    resources = array.specs[0].resources
+    logs = "task-$(Process)"
+    body = _description(array.name, array.directory, logs, array.script, resources, " $(Process)")
+    return body + f"queue {len(array.specs)}\n"
 
 
 def parse_submit(stdout: str) -> str:
@@ -115,14 +138,26 @@ def _match_ids(job_ids: Sequence[str]) -> str:
     return " || ".join(terms)
 
 
+def _condor_submit(directory: Path, description: str) -> list[str]:
+    path = directory / "condor.sub"
+    path.write_text(description)
+    return ["condor_submit", "-terse", str(path)]
+
+
 class HTCondorBackend(SchedulerBackend):
     name = "htcondor"
     parse_submit = staticmethod(parse_submit)
+    task_separator = "."
+    task_index = "$1"
 
     def submit_argv(self, spec: JobSpec) -> list[str]:
-        description = spec.jobdir / "condor.sub"
-        description.write_text(submit_description(spec))
-        return ["condor_submit", "-terse", str(description)]
+        return _condor_submit(spec.jobdir, submit_description(spec))
+
+    def array_argv(self, array: Array) -> list[str]:
+        return _condor_submit(array.directory, array_description(array))
+
+    def array_cap(self) -> int:
+        return NO_ARRAY_CAP
 
     def _query(
         self, program: str, constraint: str, parse: Callable[[str], Parsed], *options: str
@@ -148,8 +183,6 @@ class HTCondorBackend(SchedulerBackend):
         if job_ids:
             run_command(["condor_rm", *job_ids])
 
-    def find(self, names: Sequence[str]) -> dict[str, str]:
-        if not names:
-            return {}
+    def find_names(self, names: Sequence[str]) -> dict[str, str]:
         constraint = " || ".join(f"JobBatchName == {json.dumps(name)}" for name in names)
         return self._query("condor_q", constraint, parse_condor_names)

@@ -2,7 +2,9 @@
 
 squeue keeps finished jobs for MinJobAge seconds (300 by default), so a poll normally needs
 that one call.  Jobs it no longer lists are looked up with one sacct call; on clusters
-without slurmdbd sacct -c reads the jobcomp/filetxt file instead.
+without slurmdbd sacct -c reads the jobcomp/filetxt file instead.  An array is one
+``sbatch --array=0-(k-1)``; its tasks are ``12345_7`` everywhere (squeue -r lists pending
+tasks one by one), and scancel takes them as ``12345_[0-6,9]``.
 """
 
 from __future__ import annotations
@@ -10,17 +12,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from alcapctl.batch.array import Array, split_tasks, task_ranges
 from alcapctl.batch.base import JobInfo, JobSpec, JobState, SchedulerError
 from alcapctl.batch.command import run_command, run_parsed
 from alcapctl.batch.native import lookup_state
 from alcapctl.batch.scheduler import ResourceFormat, SchedulerBackend
+from alcapctl.config import Resources
 
 __all__ = [
     "SlurmBackend",
+    "parse_max_array_size",
     "parse_sacct",
     "parse_sbatch",
     "parse_squeue",
     "sbatch_argv",
+    "sbatch_array_argv",
+    "scancel_argv",
 ]
 
 SQUEUE_FORMAT = "%i|%T|%r|%j"  # id, long state, reason, name
@@ -64,18 +71,50 @@ _NO_SUCH_JOB = "Invalid job id specified"  # squeue -j with one id it has forgot
 _NO_ACCOUNTING = "accounting storage is disabled"
 
 
-def sbatch_argv(spec: JobSpec) -> list[str]:
-    """The sbatch command line for one job; the scheduler's own logs go into the jobdir."""
+def _sbatch(
+    name: str, directory: Path, logs: str, script: Path, resources: Resources, *options: str
+) -> list[str]:
     return [
         "sbatch",
         "--parsable",
-        f"--job-name={spec.name}",
-        f"--chdir={spec.jobdir}",
-        f"--output={spec.jobdir / 'slurm-%j.out'}",
-        f"--error={spec.jobdir / 'slurm-%j.err'}",
-        *RESOURCES.words(spec.resources),
-        str(spec.script),
+        f"--job-name={name}",
+        *options,
+        f"--chdir={directory}",
+        f"--output={directory / (logs + '.out')}",
+        f"--error={directory / (logs + '.err')}",
+        *RESOURCES.words(resources),
+        str(script),
     ]
+
+
+def sbatch_argv(spec: JobSpec) -> list[str]:
+    """The sbatch command line for one job; the scheduler's own logs go into the jobdir."""
+    return _sbatch(spec.name, spec.jobdir, "slurm-%j", spec.script, spec.resources)
+
+
+def sbatch_array_argv(array: Array) -> list[str]:
+    """The sbatch command line for an array; each task's scheduler logs go into the
+    array's directory (the run's own logs are its wrapper's)."""
+    resources = array.specs[0].resources
+    indices = f"--array={array.first}-{array.last}"
+    return _sbatch(array.name, array.directory, "task-%a", array.script, resources, indices)
+
+
+def scancel_argv(job_ids: Sequence[str]) -> list[str]:
+    """One scancel for plain jobs and array tasks, the tasks of an array as one range list."""
+    plain, tasks = split_tasks(job_ids, "_")
+    spans = [f"{array}_[{','.join(task_ranges(indices))}]" for array, indices in tasks.items()]
+    return ["scancel", *plain, *spans]
+
+
+def parse_max_array_size(stdout: str) -> int:
+    """The number of tasks an array may have from ``scontrol show config``
+    (``MaxArraySize = 1001``: task indices 0 to 1000)."""
+    for line in stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize":
+            return int(value.strip())
+    raise ValueError("scontrol show config printed no MaxArraySize")
 
 
 def parse_sbatch(stdout: str) -> str:
@@ -110,7 +149,8 @@ def parse_squeue_names(stdout: str) -> dict[str, str]:
     ids: dict[str, str] = {}
     for line in stdout.splitlines():
         if line.strip():
-            job_id, _native, _reason, name = line.split("|", 3)
+            task_id, _native, _reason, name = line.split("|", 3)
+            job_id = task_id.split("_")[0]  # an array's tasks: 12345_7, 12345_[8-39]
             if name not in ids or int(job_id) > int(ids[name]):
                 ids[name] = job_id
     return ids
@@ -130,6 +170,8 @@ def parse_sacct(stdout: str) -> dict[str, JobInfo]:
 class SlurmBackend(SchedulerBackend):
     name = "slurm"
     parse_submit = staticmethod(parse_sbatch)
+    task_separator = "_"
+    task_index = "$SLURM_ARRAY_TASK_ID"
 
     def __init__(self, workdir: Path) -> None:
         super().__init__(workdir)
@@ -138,10 +180,16 @@ class SlurmBackend(SchedulerBackend):
     def submit_argv(self, spec: JobSpec) -> list[str]:
         return sbatch_argv(spec)
 
+    def array_argv(self, array: Array) -> list[str]:
+        return sbatch_array_argv(array)
+
+    def array_cap(self) -> int:
+        return run_parsed(["scontrol", "show", "config"], parse_max_array_size)
+
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobInfo]:
         if not job_ids:
             return {}
-        argv = ["squeue", "-h", "-t", "all", "-j", ",".join(job_ids), "-o", SQUEUE_FORMAT]
+        argv = ["squeue", "-h", "-r", "-t", "all", "-j", ",".join(job_ids), "-o", SQUEUE_FORMAT]
         try:
             jobs = run_parsed(argv, parse_squeue)
         except SchedulerError as error:
@@ -166,10 +214,8 @@ class SlurmBackend(SchedulerBackend):
 
     def cancel(self, job_ids: Sequence[str]) -> None:
         if job_ids:
-            run_command(["scancel", *job_ids])
+            run_command(scancel_argv(job_ids))
 
-    def find(self, names: Sequence[str]) -> dict[str, str]:
-        if not names:
-            return {}
+    def find_names(self, names: Sequence[str]) -> dict[str, str]:
         argv = ["squeue", "-h", "-t", "all", f"--name={','.join(names)}", "-o", SQUEUE_FORMAT]
         return run_parsed(argv, parse_squeue_names)

@@ -176,6 +176,8 @@ def submit(
         if _name(ctx, run) in found:
             result.adopted[run.run] = found[_name(ctx, run)]
             log.warning("adopting job of an interrupted submit", run=run.run)
+    specs: list[JobSpec] = []
+    run_of: dict[str, int] = {}  # job name -> run
     try:
         for run in candidates:
             if run.run in result.adopted:
@@ -191,7 +193,11 @@ def submit(
                 if ready
                 else _spec(ctx, run, backend.heartbeat, prepared=False)
             )
-            result.submitted[run.run] = backend.submit(spec)
+            specs.append(spec)
+            run_of[spec.name] = run.run
+        # one scheduler call per array: a job id per run, as each call returns
+        for spec, job_id in backend.submit_many(specs, largest=ctx.limits.array):
+            result.submitted[run_of[spec.name]] = job_id
     finally:
         _record(ctx, candidates, result)
     return result

@@ -83,3 +83,59 @@ def test_backend_round_trip(fake_scheduler: FakeScheduler, tmp_path: Path, scrip
     assert fake_scheduler.calls("condor_rm") == [["condor_rm", job_id]]
     history = " ".join(fake_scheduler.calls("condor_history")[0])
     assert history.endswith("-constraint (ClusterId == 7 && ProcId == 0)")
+
+
+def _array_specs(tmp_path: Path, script: Path, count: int) -> list[JobSpec]:
+    specs = []
+    for run in range(count):
+        jobdir = tmp_path / "jobs" / f"alcap-x-{run:05d}-a1"
+        jobdir.mkdir(parents=True)
+        specs.append(JobSpec(jobdir.name, script, jobdir, Resources(memory="2G")))
+    return specs
+
+
+def test_an_array_is_one_cluster_whose_procs_get_their_index(
+    fake_scheduler: FakeScheduler, tmp_path: Path, script: Path
+) -> None:
+    backend = HTCondorBackend(tmp_path)
+    specs = _array_specs(tmp_path, script, 3)
+    fake_scheduler.answer("condor_submit", stdout="67.0 - 67.2\n")
+    ids = [job_id for _, job_id in backend.submit_many(specs, largest=1000)]
+    assert ids == ["67.0", "67.1", "67.2"]
+    assert len(fake_scheduler.calls("condor_submit")) == 1
+    (description,) = (tmp_path / "arrays").glob("*/condor.sub")
+    directory = description.parent
+    assert description.read_text().splitlines() == [
+        "universe = vanilla",
+        "executable = /bin/sh",
+        f"arguments = {directory / 'array.sh'} $(Process)",
+        f"batch_name = {directory.name}",
+        f"initialdir = {directory}",
+        f"output = {directory / 'task-$(Process).out'}",
+        f"error = {directory / 'task-$(Process).err'}",
+        f"log = {directory / 'condor.log'}",
+        "should_transfer_files = NO",
+        "request_cpus = 1",
+        "request_memory = 2G",
+        "queue 3",
+    ]
+    assert "task=$1" in (directory / "array.sh").read_text().splitlines()
+
+    # an interrupted submit adopts each task by the array's batch name
+    fake_scheduler.add_jobs({"67": (directory.name, 2, True)})
+    assert backend.find([spec.name for spec in specs] + ["alcap-x-09999-a1"]) == {
+        spec.name: f"67.{proc}" for proc, spec in enumerate(specs)
+    }
+    backend.cancel(["67.1", "67.2"])
+    assert fake_scheduler.calls("condor_rm") == [["condor_rm", "67.1", "67.2"]]
+
+
+def test_one_job_or_arrays_turned_off_submit_plain_jobs(
+    fake_scheduler: FakeScheduler, tmp_path: Path, script: Path
+) -> None:
+    backend = HTCondorBackend(tmp_path)
+    specs = _array_specs(tmp_path, script, 2)
+    assert len(list(backend.submit_many(specs[:1], largest=1000))) == 1
+    assert len(list(backend.submit_many(specs, largest=0))) == 2
+    assert len(fake_scheduler.calls("condor_submit")) == 3
+    assert not (tmp_path / "arrays").exists()

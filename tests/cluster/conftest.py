@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 import uuid
@@ -14,8 +13,9 @@ import pytest
 
 from alcapctl.batch.base import Backend, JobInfo, JobSpec, JobState
 from alcapctl.batch.scheduler import SchedulerBackend
-from alcapctl.batch.sge import SgeBackend
+from alcapctl.batch.sge import SgeBackend, parse_qstat
 from alcapctl.batch.slurm import SlurmBackend
+from alcapctl.batch.wrapper import job_dir
 from alcapctl.config import Resources
 
 IN_FLIGHT = {JobState.QUEUED, JobState.RUNNING, JobState.UNKNOWN}
@@ -28,15 +28,17 @@ class Cluster:
     backend: type[SchedulerBackend]
     probe: tuple[str, ...]  # answers only when the daemons are up
     status_command: str  # the one status query of a poll
+    submit_command: str
     short_limit: str  # the shortest time limit it enforces, in [job.resources] time form
     timeout_reason: str  # the scheduler's word for a job killed by its time limit
-    queue_listing: tuple[str, ...]  # the jobs still queued, running or being killed
+    queue_listing: tuple[str, ...]  # the jobs still queued, running or being killed, tasks apart
 
     def queued_ids(self) -> set[str]:
-        """Ids of the jobs the scheduler still lists as queued, running or being killed."""
+        """Ids of the jobs and array tasks the scheduler still lists as queued, running or
+        being killed."""
         listing = subprocess.run(self.queue_listing, capture_output=True, text=True).stdout
-        if listing.lstrip().startswith("<"):  # qstat -xml
-            return set(re.findall(r"<JB_job_number>(\d+)<", listing))
+        if listing.lstrip().startswith("<"):  # qstat -xml -g d
+            return set(parse_qstat(listing))
         return set(listing.split())
 
     def up(self) -> bool:
@@ -47,9 +49,25 @@ class Cluster:
 
 
 CLUSTERS = [
-    Cluster(SlurmBackend, ("sinfo", "-h"), "squeue", "1", "TIMEOUT", ("squeue", "-h", "-o", "%i")),
+    Cluster(
+        SlurmBackend,
+        ("sinfo", "-h"),
+        "squeue",
+        "sbatch",
+        "1",
+        "TIMEOUT",
+        ("squeue", "-h", "-r", "-o", "%i"),
+    ),
     # h_rt is enforced within seconds; Slurm's limits are whole minutes
-    Cluster(SgeBackend, ("qstat",), "qstat", "0:00:05", "failed 37", ("qstat", "-xml")),
+    Cluster(
+        SgeBackend,
+        ("qstat",),
+        "qstat",
+        "qsub",
+        "0:00:05",
+        "failed 37",
+        ("qstat", "-xml", "-g", "d"),
+    ),
 ]
 
 
@@ -75,8 +93,8 @@ def make_job(tmp_path: Path) -> Callable[..., JobSpec]:
 
     def make(run: int, body: str, resources: Resources | None = None) -> JobSpec:
         name = f"alcap-{production}-{run:05d}-a1"
-        jobdir = tmp_path / name
-        jobdir.mkdir()
+        jobdir = job_dir(tmp_path, name)  # where find looks for an array task's link
+        jobdir.mkdir(parents=True)
         script = job_script(jobdir / "job.sh", body)
         return JobSpec(name, script, jobdir, resources or Resources())
 

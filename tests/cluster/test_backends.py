@@ -89,3 +89,38 @@ def test_jobs_the_queue_forgot_come_from_accounting(
     forgotten = str(int(job_id) + 100000)
     assert backend.poll([forgotten]) == {forgotten: JobInfo(JobState.GONE)}
     assert backend.accounting([job_id])[job_id].exit_code == 4
+
+
+def test_an_array_is_one_call_and_its_tasks_stay_apart(
+    cluster: Cluster,
+    make_job: Callable[..., JobSpec],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log = tmp_path / "calls.log"
+    install_recorder(tmp_path / "bin", log, [cluster.submit_command])
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    backend = cluster.backend(tmp_path)
+    bodies = ["echo ran >ran", "exit 3", "sleep 600", "sleep 600", "echo ran >ran"]
+    specs = [make_job(i, body) for i, body in enumerate(bodies)]
+    ids = [job_id for _, job_id in backend.submit_many(specs, largest=3)]
+    assert recorded(log, cluster.submit_command) == 2  # 3 tasks, then 2
+    assert len(set(ids)) == 5
+    assert len({job_id.split(backend.task_separator)[0] for job_id in ids}) == 2
+    assert backend.find([spec.name for spec in specs]) == {
+        spec.name: job_id for spec, job_id in zip(specs, ids, strict=True)
+    }
+
+    backend.cancel([ids[2]])  # that task only
+    assert backend.poll([ids[3]])[ids[3]].state in (JobState.QUEUED, JobState.RUNNING)
+    backend.cancel([ids[3]])
+    jobs = wait_until_finished(backend, ids, gone_ok=ids[2:4])
+
+    for position in (0, 4):
+        assert jobs[ids[position]].state is JobState.ENDED
+        assert (specs[position].jobdir / "ran").read_text() == "ran\n"
+    failed = jobs[ids[1]]
+    assert failed.exit_code == 3 or failed.reason == "FAILED (NonZeroExitCode)"
+    assert not (specs[1].jobdir / "ran").exists()
+    assert {jobs[ids[i]].state for i in (2, 3)} <= {JobState.FAILED, JobState.GONE}
+    assert not set(ids) & cluster.queued_ids()

@@ -14,6 +14,7 @@ import pytest
 
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
+from alcapctl.store import DatasetRow, Store
 from tests.cluster.conftest import Cluster
 from tests.conftest import ALCAPCTL, GOLD_RUNS, run_process
 from tests.daq import runs_of
@@ -99,6 +100,8 @@ def test_failed_and_timed_out_jobs_are_retried_then_failed(
         **{run: RunState.FINISHED for run in AL100[2:]},
     }
     assert runs[2119].attempts == runs[2120].attempts == 2
+    separator = cluster.backend.task_separator  # the six went as one array, tasks apart
+    assert all(separator in (runs[run].job_id or "") for run in AL100[2:])
     assert "exit code 3" in (runs[2119].error or "")
     assert cluster.timeout_reason in (runs[2120].error or "")
 
@@ -120,6 +123,7 @@ def test_ctrl_c_cancels_every_job(
             assert loop.poll() is None and time.monotonic() < deadline, loop.stderr
             time.sleep(1)
         job_ids = {r.job_id for r in runs_of(ctx).values()}
+        assert all(cluster.backend.task_separator in (job_id or "") for job_id in job_ids)
         loop.send_signal(signal.SIGINT)
         _, stderr = loop.communicate(timeout=120)
     finally:
@@ -133,3 +137,59 @@ def test_ctrl_c_cancels_every_job(
             break
         time.sleep(1)
     assert not job_ids & cluster.queued_ids()
+
+
+BIG = list(range(5001, 5041))  # 40 gold runs
+
+
+@pytest.fixture
+def forty_runs(
+    cluster: Cluster, make_production: Callable[..., Path], db_path: Path, tmp_path: Path
+) -> Path:
+    """A registered production of 40 runs on ``cluster``, read from a file:// archive."""
+    store = Store.open(f"sqlite:///{db_path}")
+    store.import_datasets([DatasetRow(run, "Big", "gold") for run in BIG], "arrays")
+    store.close()
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for run in BIG:
+        (archive / f"run{run:05d}.mid").write_text(f"raw data of run {run}\n")
+    prod = make_production(
+        backend=cluster.backend.name,
+        datasets=["Big"],
+        archive={"url": f"file://{archive}"},
+        outputs={"hist": "", "odb": ""},
+        job={"command": "cat {input} > {tree}"},
+        limits={"nproc": 40, "nprep": 40, "pause": 1, "grace": 10, "transfers": 4},
+    )
+    done = run_process("init", prod)
+    assert done.returncode == 0, done.stderr
+    return prod
+
+
+def test_forty_runs_go_in_a_few_scheduler_calls(
+    cluster: Cluster,
+    forty_runs: Path,
+    context: Callable[[Path], StepContext],
+    data_dir: Path,
+    tmp_path: Path,
+) -> None:
+    calls = tmp_path / "calls.log"
+    install_recorder(tmp_path / "bin", calls, [cluster.submit_command])
+    path = f"{tmp_path / 'bin'}:{os.environ['PATH']}"
+    done = run_process("run", forty_runs, env={"PATH": path}, timeout=400)
+    assert done.returncode == 0, done.stderr
+    assert 1 <= recorded(calls, cluster.submit_command) <= 4
+
+    ctx = context(forty_runs)
+    runs = runs_of(ctx)
+    assert {run: record.status for run, record in runs.items()} == {
+        run: RunState.FINISHED for run in BIG
+    }
+    separator = cluster.backend.task_separator
+    assert len({record.job_id for record in runs.values()}) == 40
+    assert all(separator in (record.job_id or "") for record in runs.values())
+    for run, record in runs.items():
+        tree = data_dir / "tree" / f"v{ctx.record.version}" / f"tree{run:05d}.root"  # legacy
+        assert record.outputs["tree"] == str(tree)
+        assert tree.read_text() == f"raw data of run {run}\n"

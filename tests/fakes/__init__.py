@@ -15,8 +15,8 @@ import pytest
 
 FAKE = Path(__file__).with_name("fake_scheduler.py")
 COMMANDS = {
-    "slurm": ("sbatch", "squeue", "sacct", "scancel"),
-    "sge": ("qsub", "qstat", "qacct", "qdel"),
+    "slurm": ("sbatch", "squeue", "sacct", "scancel", "scontrol"),
+    "sge": ("qsub", "qstat", "qacct", "qdel", "qconf"),
     "htcondor": ("condor_submit", "condor_q", "condor_history", "condor_rm"),
 }
 
