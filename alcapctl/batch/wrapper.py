@@ -68,9 +68,10 @@ def job_name(short: str, run: int, attempt: int) -> str:
     return f"alcap-{short}-{run:05d}-a{attempt}"
 
 
-def owner_token(database: str) -> str:
-    """Names the production database in job scripts without writing its URL (passwords)."""
-    return hashlib.sha256(database.encode()).hexdigest()[:16]
+def owner_token(database_id: str) -> str:
+    """Names the production database in job scripts by its ``database_id``, not its path:
+    a database recreated at the same path is another database."""
+    return hashlib.sha256(database_id.encode()).hexdigest()[:16]
 
 
 def written_for(jobdir: Path, token: str) -> bool:
