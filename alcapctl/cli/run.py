@@ -128,6 +128,7 @@ def abort(app: AppContext, runs: tuple[int, ...], user: str | None, as_json: boo
                 "cancelled": result.cancelled,
                 "aborted": result.aborted,
                 "removed": result.removed,
+                "kept": result.kept,
                 "kept_running": result.kept_running,
             }
         )

@@ -2,7 +2,8 @@
 
 The 2014 script's Ctrl-C behaviour made exact: jobs are cancelled in one scheduler call,
 every run the user held (C, S, R) goes back to N in one transaction, and staged inputs and
-partial outputs are deleted.  Finished runs and their files are never touched.  Signals
+partial outputs are deleted: only files this production wrote (``files.may_delete``);
+anything else is left and reported.  Finished runs and their files are never touched.  Signals
 are deferred while it works, so a second Ctrl-C cannot leave it half done.
 """
 
@@ -10,18 +11,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
 
 from alcapctl.batch.base import Backend, SchedulerError
-from alcapctl.batch.wrapper import INTENT_FILE, job_dir, job_name
-from alcapctl.files import remove_quietly
+from alcapctl.batch.wrapper import (
+    INTENT_FILE,
+    SCRIPT_FILE,
+    job_dir,
+    job_name,
+    owner_token,
+    written_for,
+)
+from alcapctl.files import may_delete, remove_quietly
 from alcapctl.signals import deferred_signals
 from alcapctl.states import ACTIVE, RunState
 from alcapctl.steps.context import StepContext
 from alcapctl.steps.recall import forget_recalls
 from alcapctl.steps.stage import input_name
 from alcapctl.store import RunRecord, RunTable
+from alcapctl.store.outputs import recorded_elsewhere
 
 __all__ = ["AbortResult", "abort", "clean_up"]
 
@@ -33,6 +43,7 @@ class AbortResult:
     cancelled: list[str] = field(default_factory=list)
     aborted: list[int] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # not written by this production: left
     kept_running: list[int] = field(default_factory=list)  # cancel failed: left in R
 
 
@@ -72,7 +83,9 @@ def abort(
             return table.reset(ACTIVE, owner=owner, user=user, runs=[r.run for r in targets])
 
         result.aborted = ctx.store.runs(ctx.record, reset, write=True)
-        result.removed = clean_up(ctx, [r for r in targets if r.run in result.aborted])
+        result.removed, result.kept = clean_up(
+            ctx, [r for r in targets if r.run in result.aborted]
+        )
     return result
 
 
@@ -97,22 +110,44 @@ def _interrupted_submits(
     return {job_id: names[name] for name, job_id in found.items()}
 
 
-def clean_up(ctx: StepContext, runs: list[RunRecord]) -> list[str]:
-    """Delete staged inputs and partial outputs of this user's runs sent back to N.
+def clean_up(ctx: StepContext, runs: list[RunRecord]) -> tuple[list[str], list[str]]:
+    """Delete staged inputs and partial outputs of this user's runs sent back to N, if this
+    production wrote them; returns (removed, kept).
 
     Another user's files live under their own data directory, which our templates do not
     describe: their runs are reset, their files left to them.
     """
     if ctx.record.type == "alcapana":  # a re-claimed run must be recalled from tape again
         forget_recalls(ctx, [input_name(ctx, r.run) for r in runs])
-    removed = []
+    removed: list[str] = []
+    kept: list[str] = []
+    own_dirs = (ctx.staging_dir, ctx.workdir)
     for run in runs:
         if run.user != ctx.settings.user:
             continue
-        paths = [run.input] if run.input else []
-        paths += [str(p) for p in ctx.output_paths(run.run).values()]
-        for path in paths:
-            inside = ctx.staging_dir if path == run.input else None
-            if remove_quietly(path, inside=inside):
+        outputs = [str(p) for p in ctx.output_paths(run.run).values()]
+        paths = {run.input: None} if run.input else {}
+        paths.update(dict.fromkeys(outputs, _attempt_started(ctx, run)))
+        elsewhere = ctx.store.read(
+            lambda conn, r=run: recorded_elsewhere(conn, ctx.record, r.run, list(paths))
+        )
+        for path, started in paths.items():
+            if not may_delete(
+                Path(path), own_dirs=own_dirs, attempt_started=started, recorded_elsewhere=elsewhere
+            ):
+                kept.append(path)
+                log.warning("left in place: not written by this production", run=run.run, path=path)
+            elif remove_quietly(path):
                 removed.append(path)
-    return removed
+    return removed, kept
+
+
+def _attempt_started(ctx: StepContext, run: RunRecord) -> float | None:
+    """When this production's first attempt at ``run`` began: the mtime of the first job
+    script in its work directory made for this database; None when there is none."""
+    token = owner_token(ctx.store.db.identity())
+    for attempt in range(1, run.attempt + 1):
+        jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, attempt))
+        if written_for(jobdir, token):
+            return (jobdir / SCRIPT_FILE).stat().st_mtime
+    return None
