@@ -137,7 +137,7 @@ def _poll_pending(
         return []
     backoff.succeeded()
     outcomes = []
-    stuck = []
+    take_down = []  # lost or stuck: cancelled before their runs may be tried again
     for run, code in pending:
         info = states.get(run.job_id or "", JobInfo(JobState.GONE))
         jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt))
@@ -156,22 +156,24 @@ def _poll_pending(
             why = f"lost: left the {backend.name} queue ({info.state.value}) without an exit code"
             if info.state is JobState.STUCK:
                 why = f"stuck in the {backend.name} queue in an error state; job deleted"
-                stuck.append(run.job_id or "")
+            take_down.append(run.job_id or "")
             reason = f"{why}; scheduler says {info.reason}" if info.reason else why
             outcomes.append(_Outcome(run, info.exit_code, reason))
-    _delete_stuck(backend, stuck)
+    _take_down(backend, take_down)
     return outcomes
 
 
-def _delete_stuck(backend: Backend, job_ids: list[str]) -> None:
-    """Remove jobs the scheduler holds in an error state, so that the retry is the only one."""
+def _take_down(backend: Backend, job_ids: list[str]) -> None:
+    """Cancel lost jobs and jobs the scheduler holds in an error state, so that the retry
+    is the only one: a payload that outlived its wrapper is killed, and the local backend
+    returns only once it is gone."""
     if not job_ids:
         return
     try:
         backend.cancel(job_ids)
     except SchedulerError as exc:
         log.warning(
-            "could not delete stuck jobs; delete them by hand", jobs=job_ids, error=str(exc)
+            "could not cancel lost or stuck jobs; cancel them by hand", jobs=job_ids, error=str(exc)
         )
 
 
