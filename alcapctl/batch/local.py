@@ -109,6 +109,7 @@ class LocalBackend(Backend):
     name = "local"
     instant = True
     heartbeat = None  # poll and find read /proc: no heartbeat file, no helper process
+    sees_all_hosts = False
 
     _GONE_WAIT = 10.0  # seconds cancel waits for a killed group's last process to exit
 

@@ -22,6 +22,7 @@ from alcapctl.batch.wrapper import (
     job_dir,
     job_name,
     owner_token,
+    read_exit,
     written_for,
 )
 from alcapctl.files import may_delete, remove_quietly
@@ -45,6 +46,7 @@ class AbortResult:
     removed: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # not written by this production: left
     kept_running: list[int] = field(default_factory=list)  # cancel failed: left in R
+    finished: list[int] = field(default_factory=list)  # exit file says 0: left R for reap
 
 
 def abort(
@@ -63,6 +65,9 @@ def abort(
         held = ctx.store.runs(
             ctx.record, lambda t: t.select(ACTIVE, owner=owner, user=user, runs=runs), write=False
         )
+        # A job that ended well is finished work: reap records it, abort never throws it away.
+        result.finished = [r.run for r in held if _ended_well(ctx, r)]
+        held = [r for r in held if r.run not in result.finished]
         jobs = {r.job_id: r.run for r in held if r.status is RunState.RUNNING and r.job_id}
         jobs.update(_interrupted_submits(ctx, backend, held))
         if jobs:
@@ -87,6 +92,11 @@ def abort(
             ctx, [r for r in targets if r.run in result.aborted]
         )
     return result
+
+
+def _ended_well(ctx: StepContext, run: RunRecord) -> bool:
+    jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt))
+    return run.status is RunState.RUNNING and read_exit(jobdir) == 0
 
 
 def _interrupted_submits(

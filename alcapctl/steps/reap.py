@@ -6,6 +6,10 @@ gone from the queue without an exit file is lost only ``limits.grace`` seconds a
 first saw it gone (shared file systems show files late).  A failed scheduler query changes
 no run: the next reaps skip polling for a while, doubling the wait after each failure.
 Every state change of one reap is one transaction.
+
+Any user can finish a production: R runs whose holder's lease expired (their loop died
+for good) are taken over first, in a guarded transaction of their own, and reaped like
+this user's own, from their exit files and the scheduler's answer.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from alcapctl.batch.base import Backend, JobInfo, JobState, SchedulerError
 from alcapctl.batch.wrapper import GONE_FILE, job_dir, job_name, read_exit
 from alcapctl.files import remove_all
 from alcapctl.states import ACTIVE, RunState
+from alcapctl.steps.claim import lease_cutoff
 from alcapctl.steps.context import StepContext
 from alcapctl.store import RunRecord, RunTable
 from alcapctl.store.productions import close_if_done
@@ -286,8 +291,11 @@ def settle(ctx: StepContext, backend: Backend, *, close: bool = True) -> Settled
     loop, which closes it when it ends, skips that query at every cycle.
     """
     result = ReapResult()
+    cutoff = lease_cutoff(ctx.limits.lease)
+    same_host = not backend.sees_all_hosts
 
-    def load(runs: RunTable) -> tuple[list[RunRecord], bool]:
+    def load(runs: RunTable) -> tuple[list[RunRecord], bool, bool]:
+        orphans = runs.any_expired_elsewhere(ctx.owner, cutoff, same_host=same_host)
         flying = runs.select(states=(RunState.RUNNING,), owner=ctx.owner)
         # With jobs of ours in flight the production is not done: no need to ask.
         idle = (
@@ -296,9 +304,16 @@ def settle(ctx: StepContext, backend: Backend, *, close: bool = True) -> Settled
             and ctx.record.stop is None
             and not runs.any((RunState.NEW, *ACTIVE))
         )
-        return flying, idle
+        return flying, idle, orphans
 
-    flying, idle = ctx.store.runs(ctx.record, load, write=False)
+    def take_over(runs: RunTable) -> list[int]:
+        return runs.take_over_expired(ctx.owner, cutoff, same_host=same_host)
+
+    flying, idle, orphans = ctx.store.runs(ctx.record, load, write=False)
+    if orphans:
+        taken = ctx.store.runs(ctx.record, take_over, write=True)
+        log.warning("took over R runs whose holder's lease expired", runs=taken)
+        flying, idle, _ = ctx.store.runs(ctx.record, load, write=False)
     outcomes, pending = [], []
     for run in flying:
         code = read_exit(job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt)))
