@@ -99,9 +99,7 @@ def test_a_file_that_is_no_production_database_is_refused_untouched(
     assert sorted(tmp_path.iterdir()) == files
 
 
-def test_status_all_on_an_unrelated_sqlite_file_adds_no_table(
-    run_cli: Cli, tmp_path: Path
-) -> None:
+def test_status_all_on_an_unrelated_sqlite_file_adds_no_table(run_cli: Cli, tmp_path: Path) -> None:
     other = _foreign(tmp_path / "other.sqlite")
     before = digest(other)
     result = run_cli("status", "--all", "--database", other)

@@ -102,9 +102,7 @@ def test_abort_user_keeps_a_job_that_ended_well(
     for step in ("claim", "stage", "submit"):
         assert run_cli(step, prod).exit_code == 0
     tree = tmp_path / "data" / "tree" / "v1" / "tree02119.root"
-    _wait(
-        lambda: any(tmp_path.rglob("alcap-alcapana1-02119-a1/exit")), "alice's job never ended"
-    )
+    _wait(lambda: any(tmp_path.rglob("alcap-alcapana1-02119-a1/exit")), "alice's job never ended")
     monkeypatch.setenv("ALCAPCTL_USER", "tester")
 
     aborted = run_cli("abort", prod, "--user", "alice", "--json")

@@ -4,9 +4,9 @@ A job id is ``<pid>-<start>``: the wrapper's PID and its start time in clock tic
 boot (field 22 of ``/proc/<pid>/stat``), so a PID the kernel reused for another process is
 never mistaken for the job.  Each job leads its own session and process group, which
 ``cancel`` signals as a whole, until no process of it is left: also a payload that
-outlived its wrapper (killed with -9), so that a lost job never runs beside its retry.  ``poll`` reads ``/proc`` and reaps our own children; it
-never spawns a process.  ``wait`` sleeps on pidfds so the run loop wakes as soon as a job
-ends.
+outlived its wrapper (killed with -9), so that a lost job never runs beside its retry.
+``poll`` reads ``/proc`` and reaps our own children; it never spawns a process.  ``wait``
+sleeps on pidfds so the run loop wakes as soon as a job ends.
 """
 
 from __future__ import annotations

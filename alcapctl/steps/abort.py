@@ -9,6 +9,7 @@ are deferred while it works, so a second Ctrl-C cannot leave it half done.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,9 +89,7 @@ def abort(
             return table.reset(ACTIVE, owner=owner, user=user, runs=[r.run for r in targets])
 
         result.aborted = ctx.store.runs(ctx.record, reset, write=True)
-        result.removed, result.kept = clean_up(
-            ctx, [r for r in targets if r.run in result.aborted]
-        )
+        result.removed, result.kept = clean_up(ctx, [r for r in targets if r.run in result.aborted])
     return result
 
 
@@ -136,10 +135,10 @@ def clean_up(ctx: StepContext, runs: list[RunRecord]) -> tuple[list[str], list[s
         if run.user != ctx.settings.user:
             continue
         outputs = [str(p) for p in ctx.output_paths(run.run).values()]
-        paths = {run.input: None} if run.input else {}
+        paths: dict[str, float | None] = {run.input: None} if run.input else {}
         paths.update(dict.fromkeys(outputs, _attempt_started(ctx, run)))
         elsewhere = ctx.store.read(
-            lambda conn, r=run: recorded_elsewhere(conn, ctx.record, r.run, list(paths))
+            functools.partial(recorded_elsewhere, record=ctx.record, run=run.run, paths=list(paths))
         )
         for path, started in paths.items():
             if not may_delete(
