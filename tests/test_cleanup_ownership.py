@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.conftest import ALCAPCTL, digest, write_toml
+from tests.conftest import ALCAPCTL, digest
+from tests.local_site import local_site
 
 Cli = Callable[..., Result]
 RUNS = list(range(2119, 2125))  # Al100
@@ -24,19 +26,7 @@ _DAY = 86400.0
 @pytest.fixture
 def prod(tmp_path: Path, make_production: Callable[..., Path], db_path: Path) -> Path:
     """A production whose templates, lacking {version}, resolve to an older one's files."""
-    archive = tmp_path / "archive"
-    archive.mkdir()
-    for run in RUNS:
-        (archive / f"run{run:05d}.mid").write_text(f"raw data of run {run}\n")
-    site = write_toml(
-        tmp_path / "site-own.toml",
-        {
-            "database": str(db_path),
-            "data": str(tmp_path / "data"),
-            "backend": "local",
-            "archive": {"url": f"file://{archive}"},
-        },
-    )
+    site = local_site(tmp_path, db_path, RUNS)
     return make_production(
         "own.toml",
         site=str(site),
@@ -85,8 +75,13 @@ def test_abort_and_recover_leave_another_productions_outputs(
         assert sorted(json.loads(result.stdout)["kept"]) == sorted(str(t) for t in trees)
 
 
+def _state(db_path: Path, run: int) -> str:
+    with sqlite3.connect(db_path) as conn:
+        return str(conn.execute("SELECT status FROM alcapana_v1 WHERE run=?", (run,)).fetchone()[0])
+
+
 def test_ctrl_c_removes_its_own_partial_output_and_leaves_the_others(
-    run_cli: Cli, tmp_path: Path, prod: Path
+    run_cli: Cli, tmp_path: Path, prod: Path, db_path: Path
 ) -> None:
     trees = _foreign_trees(tmp_path, RUNS[1:])  # the first run's path is free
     own = tmp_path / "data" / "tree" / f"tree{RUNS[0]:05d}.root"
@@ -96,7 +91,7 @@ def test_ctrl_c_removes_its_own_partial_output_and_leaves_the_others(
     )
     try:
         deadline = time.monotonic() + 30
-        while not (own.exists() and len(_staged(tmp_path)) >= 2):
+        while not (own.exists() and _state(db_path, RUNS[0]) == "R"):
             assert time.monotonic() < deadline, "the first job never started"
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
@@ -104,6 +99,6 @@ def test_ctrl_c_removes_its_own_partial_output_and_leaves_the_others(
     finally:
         proc.kill()
     assert "interrupted: {'N': 6}" in out, err
-    assert not own.exists()  # its own job's partial output
+    assert not own.exists(), out + err  # its own job's partial output
     assert _intact(trees)
     assert _staged(tmp_path) == []

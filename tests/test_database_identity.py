@@ -10,18 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.conftest import GOLD_RUNS, RUNLIST, digest, write_toml
+from tests.conftest import GOLD_RUNS, RUNLIST, digest
 from tests.legacy import make_legacy_db
+from tests.local_site import local_site
 
 Cli = Callable[..., Result]
-
-
-def _archive(tmp_path: Path) -> str:
-    archive = tmp_path / "archive"
-    archive.mkdir()
-    for run in GOLD_RUNS:
-        (archive / f"run{run:05d}.mid").write_text(f"raw data of run {run}\n")
-    return f"file://{archive}"
 
 
 def _runlist(tmp_path: Path) -> Path:
@@ -46,15 +39,7 @@ def _foreign(path: Path) -> Path:
 
 @pytest.fixture
 def prod(tmp_path: Path, make_production: Callable[..., Path], db_path: Path) -> Path:
-    site = write_toml(
-        tmp_path / "site-id.toml",
-        {
-            "database": str(db_path),
-            "data": str(tmp_path / "data"),
-            "backend": "local",
-            "archive": {"url": _archive(tmp_path)},
-        },
-    )
+    site = local_site(tmp_path, db_path, GOLD_RUNS)
     return make_production(
         "id.toml",
         site=str(site),

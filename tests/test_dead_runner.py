@@ -16,26 +16,15 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.conftest import ALCAPCTL, run_process, write_toml
+from tests.conftest import ALCAPCTL, run_process
+from tests.local_site import local_site
 
 RUNS = list(range(2119, 2125))  # Al100
 
 
 @pytest.fixture
 def prod(tmp_path: Path, make_production: Callable[..., Path], db_path: Path) -> Path:
-    archive = tmp_path / "archive"
-    archive.mkdir()
-    for run in RUNS:
-        (archive / f"run{run:05d}.mid").write_text(f"raw data of run {run}\n")
-    site = write_toml(
-        tmp_path / "site-dead.toml",
-        {
-            "database": str(db_path),
-            "data": str(tmp_path / "data"),
-            "backend": "local",
-            "archive": {"url": f"file://{archive}"},
-        },
-    )
+    site = local_site(tmp_path, db_path, RUNS)
     ledger = tmp_path / "ran.txt"
     return make_production(
         "dead.toml",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from click.testing import Result
 
-from tests.conftest import write_toml
+from tests.local_site import local_site
 
 # A slow input's payload logs its start and end (also when it is terminated) and works a
 # while; every payload writes the tree.
@@ -45,21 +45,11 @@ def test_a_lost_jobs_payload_is_gone_before_the_retry_starts(
     make_production: Callable[..., Path],
     db_path: Path,
 ) -> None:
-    archive = tmp_path / "archive"
-    archive.mkdir()
-    for run in range(2119, 2125):
-        (archive / f"run{run:05d}.mid").write_text("slow\n" if run == 2119 else "fast\n")
     payload = tmp_path / "payload.sh"
     payload.write_text(PAYLOAD)
     ledger = tmp_path / "ledger.txt"
-    site = write_toml(
-        tmp_path / "site-twice.toml",
-        {
-            "database": str(db_path),
-            "data": str(tmp_path / "data"),
-            "backend": "local",
-            "archive": {"url": f"file://{archive}"},
-        },
+    site = local_site(
+        tmp_path, db_path, range(2119, 2125), lambda run: "slow\n" if run == 2119 else "fast\n"
     )
     prod = make_production(
         "twice.toml",
