@@ -151,7 +151,7 @@ def test_lock_timeout_bounds_the_whole_command(
     assert run_cli("init", prod).exit_code == 0
     before = digest(db_path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", _FLICKERING_HOLDER, str(db_path), "1.0"],
+        [sys.executable, "-c", _FLICKERING_HOLDER, str(db_path), "1.5"],
         stdout=subprocess.PIPE,
         text=True,
     )
