@@ -32,6 +32,7 @@ __all__ = [
     "job_name",
     "owner_token",
     "read_exit",
+    "read_exit_reason",
     "render_script",
     "take_prepared",
     "write_job",
@@ -39,7 +40,9 @@ __all__ = [
 ]
 
 SCRIPT_FILE = "job.sh"
-EXIT_FILE = "exit"  # the payload's exit code and a newline, written last
+# The payload's exit code and a newline, written last; after a failure, a line more when
+# the wrapper knows why the elog may not say (ENOSPC: the elog's file system is full).
+EXIT_FILE = "exit"
 # The wrapper's PID on its execution host; the file's mtime is its last sign of life.  One
 # file for both: a new file can cost 0.1-0.25 ms (ext4 without a journal, as on this
 # project's VMs), a tenth of a cheap job.
@@ -116,8 +119,8 @@ def render_script(
         f"cd {q(str(jobdir))} || exit 111",
         *([] if heartbeat is None else [f"echo $$ >{HEARTBEAT_FILE}"]),
         *(f"export {key}={q(value)}" for key, value in sorted(env.items())),
-        f'finish() {{ {"kill $beat 2>/dev/null; " if helper else ""}echo "$1" >{EXIT_FILE}; '
-        'exit "$1"; }',
+        f"finish() {{ {'kill $beat 2>/dev/null; ' if helper else ''}"
+        f'printf \'%s\\n\' "$1" ${{2:+"$2"}} >{EXIT_FILE}; exit "$1"; }}',
         *helper,
         "trap 'finish 143' TERM INT HUP",
         *(f"[ -d {q(d)} ] || mkdir -p {q(d)} 2>>{WRAPPER_LOG} || finish $?" for d in dirs),
@@ -130,10 +133,23 @@ def render_script(
         "status=$?",
         "# a trapped signal interrupts wait: wait again for the payload's own status",
         "while kill -0 $job 2>/dev/null; do wait $job; status=$?; done",
-        "finish $status",
+        *_full_disk_check(outputs["elog"]),
+        'finish $status "$why"',
         "",
     ]
     return "\n".join(lines)
+
+
+def _full_disk_check(elog: Path) -> list[str]:
+    """Lines setting ``why`` after a failure when the elog's file system has no space left:
+    the payload's own error ("No space left on device") could not be written there.  One
+    ``df`` on the failure path only."""
+    folder = shlex.quote(str(elog.parent))
+    return [
+        "why=",
+        f"[ $status -eq 0 ] || [ \"$(df -Pk {folder} 2>/dev/null | awk 'NR == 2 {{print $4}}')\" "
+        f'!= 0 ] || why="ENOSPC: no space left on the file system of the elog"',
+    ]
 
 
 def _helper(interval: int) -> list[str]:
@@ -188,6 +204,15 @@ def read_exit(jobdir: Path) -> int | None:
     if not text.endswith("\n"):
         return None
     try:
-        return int(text)
+        return int(text.split("\n", 1)[0])
     except ValueError:
         return None
+
+
+def read_exit_reason(jobdir: Path) -> str | None:
+    """The wrapper's own reason for a failure (its exit file's second line), if any."""
+    try:
+        lines = (jobdir / EXIT_FILE).read_text().splitlines()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return lines[1] if len(lines) > 1 and lines[1] else None

@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 
 from alcapctl.batch.base import Backend, JobInfo, JobState, SchedulerError
-from alcapctl.batch.wrapper import GONE_FILE, job_dir, job_name, read_exit
+from alcapctl.batch.wrapper import GONE_FILE, job_dir, job_name, read_exit, read_exit_reason
 from alcapctl.files import remove_all
 from alcapctl.states import ACTIVE, RunState
 from alcapctl.steps.claim import lease_cutoff
@@ -342,8 +342,8 @@ def _fail(
 ) -> RunState | None:
     run = outcome.run
     parts = [problem or (_exit_text(outcome.exit_code) if outcome.exit_code is not None else "")]
-    if outcome.reason:
-        parts.append(outcome.reason)
+    jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt))
+    parts += [why for why in (read_exit_reason(jobdir), outcome.reason) if why]
     text = "; ".join(p for p in parts if p)
     tail = _tail(ctx.output_paths(run.run).get("elog"))
     if tail:

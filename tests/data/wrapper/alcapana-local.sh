@@ -3,7 +3,7 @@
 cd /work/alcapana_v4/jobs/alcap-alcapana4-02091-a1 || exit 111
 export DAQdir='/opt/daq dir'
 export ROOTSYS=/opt/root
-finish() { echo "$1" >exit; exit "$1"; }
+finish() { printf '%s\n' "$1" ${2:+"$2"} >exit; exit "$1"; }
 trap 'finish 143' TERM INT HUP
 [ -d /data/dump/v4 ] || mkdir -p /data/dump/v4 2>>wrapper.log || finish $?
 [ -d /data/hist/v4 ] || mkdir -p /data/hist/v4 2>>wrapper.log || finish $?
@@ -18,4 +18,6 @@ wait $job
 status=$?
 # a trapped signal interrupts wait: wait again for the payload's own status
 while kill -0 $job 2>/dev/null; do wait $job; status=$?; done
-finish $status
+why=
+[ $status -eq 0 ] || [ "$(df -Pk /data/log/v4 2>/dev/null | awk 'NR == 2 {print $4}')" != 0 ] || why="ENOSPC: no space left on the file system of the elog"
+finish $status "$why"
