@@ -13,8 +13,10 @@ def local_site(
     db_path: Path,
     runs: Iterable[int],
     content: Callable[[int], str] = lambda run: f"raw data of run {run}\n",
+    **keys: str,
 ) -> Path:
-    """``site-local.toml``: the database, ``tmp_path/data``, an archive holding ``runs``."""
+    """``site-local.toml``: the database, ``tmp_path/data``, an archive holding ``runs``;
+    ``keys`` override or add site keys (``data``, ``work``, ``staging``)."""
     archive = tmp_path / "archive"
     archive.mkdir()
     for run in runs:
@@ -26,5 +28,6 @@ def local_site(
             "data": str(tmp_path / "data"),
             "backend": "local",
             "archive": {"url": f"file://{archive}"},
+            **keys,
         },
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.conftest import write_toml
+from tests.local_site import local_site
 
 
 @pytest.fixture
@@ -37,20 +37,13 @@ def test_a_full_disk_is_named_in_the_failure(
     db_path: Path,
     full_disk: Path,
 ) -> None:
-    archive = tmp_path / "archive"
-    archive.mkdir()
-    for run in range(2119, 2125):
-        (archive / f"run{run:05d}.mid").write_text("raw\n")
-    site = write_toml(
-        tmp_path / "site-full.toml",
-        {
-            "database": str(db_path),
-            "data": str(full_disk),
-            "work": str(tmp_path / "work"),
-            "staging": str(tmp_path / "raw"),
-            "backend": "local",
-            "archive": {"url": f"file://{archive}"},
-        },
+    site = local_site(
+        tmp_path,
+        db_path,
+        range(2119, 2125),
+        data=str(full_disk),
+        work=str(tmp_path / "work"),
+        staging=str(tmp_path / "raw"),
     )
     prod = make_production(
         "full.toml",

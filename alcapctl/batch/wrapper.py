@@ -28,6 +28,7 @@ __all__ = [
     "PREPARED_FILE",
     "SCRIPT_FILE",
     "WRAPPER_LOG",
+    "first_script_time",
     "job_dir",
     "job_name",
     "owner_token",
@@ -85,6 +86,19 @@ def written_for(jobdir: Path, token: str) -> bool:
     except (FileNotFoundError, NotADirectoryError):
         return False
     return f"database {token}" in header
+
+
+def first_script_time(
+    workdir: Path, short: str, run: int, attempt: int, token: str
+) -> float | None:
+    """When this production's first attempt at ``run`` (up to ``attempt``) began: the mtime
+    of the first job script in ``workdir`` made for the database ``token`` names; None
+    when there is none."""
+    for number in range(1, attempt + 1):
+        jobdir = job_dir(workdir, job_name(short, run, number))
+        if written_for(jobdir, token):
+            return (jobdir / SCRIPT_FILE).stat().st_mtime
+    return None
 
 
 def job_dir(workdir: Path, name: str) -> Path:

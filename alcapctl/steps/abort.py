@@ -19,12 +19,11 @@ import structlog
 from alcapctl.batch.base import Backend, SchedulerError
 from alcapctl.batch.wrapper import (
     INTENT_FILE,
-    SCRIPT_FILE,
+    first_script_time,
     job_dir,
     job_name,
     owner_token,
     read_exit,
-    written_for,
 )
 from alcapctl.files import may_delete, remove_quietly
 from alcapctl.signals import deferred_signals
@@ -131,12 +130,14 @@ def clean_up(ctx: StepContext, runs: list[RunRecord]) -> tuple[list[str], list[s
     removed: list[str] = []
     kept: list[str] = []
     own_dirs = (ctx.staging_dir, ctx.workdir)
+    token = owner_token(ctx.store.db.identity())
     for run in runs:
         if run.user != ctx.settings.user:
             continue
         outputs = [str(p) for p in ctx.output_paths(run.run).values()]
         paths: dict[str, float | None] = {run.input: None} if run.input else {}
-        paths.update(dict.fromkeys(outputs, _attempt_started(ctx, run)))
+        started = first_script_time(ctx.workdir, ctx.record.short, run.run, run.attempt, token)
+        paths.update(dict.fromkeys(outputs, started))
         elsewhere = ctx.store.read(
             functools.partial(recorded_elsewhere, record=ctx.record, run=run.run, paths=list(paths))
         )
@@ -149,14 +150,3 @@ def clean_up(ctx: StepContext, runs: list[RunRecord]) -> tuple[list[str], list[s
             elif remove_quietly(path):
                 removed.append(path)
     return removed, kept
-
-
-def _attempt_started(ctx: StepContext, run: RunRecord) -> float | None:
-    """When this production's first attempt at ``run`` began: the mtime of the first job
-    script in its work directory made for this database; None when there is none."""
-    token = owner_token(ctx.store.db.identity())
-    for attempt in range(1, run.attempt + 1):
-        jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, attempt))
-        if written_for(jobdir, token):
-            return (jobdir / SCRIPT_FILE).stat().st_mtime
-    return None
