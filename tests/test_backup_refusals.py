@@ -50,8 +50,8 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "a value too many": (_edit(DATASETS, '"gold"', '"gold"\t1'), f"{DATASETS}:2: 4 values for 3"),
     "not a value": (_edit(DATASETS, "2091", "20x1"), f"{DATASETS}:2: not a value"),
     "duplicate key": (
-        _edit("tables/alcapctl_meta.tsv", '"schema_version"\t"1"', '"a"\t1\n"a"\t2'),
-        "tables/alcapctl_meta.tsv:3: row refused by SQLite: UNIQUE constraint failed",
+        _edit("tables/alcapctl_meta.tsv", '"schema_version"\t"2"', '"a"\t1\n"a"\t2'),
+        "tables/alcapctl_meta.tsv:4: row refused by SQLite: UNIQUE constraint failed",
     ),
     "other SQL": (_edit("schema.sql", "CREATE TABLE datasets", f"{ATTACH} --"), "a CREATE TABLE"),
     "two statements": (
@@ -100,7 +100,7 @@ def test_restore_then_dump_gives_the_same_text(
     target = tmp_path / "restored.db"
     checked = run_cli("backup-restore", dumped, "--database", target, "--dry-run")
     assert checked.exit_code == 0, checked.output
-    assert checked.stdout.startswith("Would restore 5 tables, 24 rows")
+    assert checked.stdout.startswith("Would restore 5 tables, 25 rows")
     assert not target.exists()
     result = run_cli("backup-restore", dumped, "--database", target, "--json")
     assert result.exit_code == 0, result.output

@@ -280,14 +280,14 @@ def test_prepared_jobs_are_written_ahead_and_started_by_submit(
     name = job_name(ctx.record.short, first, 1)
     jobdir = job_dir(ctx.workdir, name)
     assert (jobdir / PREPARED_FILE).exists() and not (jobdir / INTENT_FILE).exists()
-    assert not written_for(jobdir, owner_token(ctx.settings.database))  # no attempt yet
+    assert not written_for(jobdir, owner_token(ctx.store.db.identity()))  # no attempt yet
     assert not job_dir(ctx.workdir, job_name(ctx.record.short, clashing, 1)).exists()
     assert {r.status for r in rows(ctx).values() if r.run in (first, clashing, later)} == {S}
     result = submit(ctx, backend)
     assert sorted(result.submitted) == [first, later] and list(result.refused) == [clashing]
     assert ctx.prepared_jobs == {}
     assert (jobdir / SCRIPT_FILE).exists() and not (jobdir / PREPARED_FILE).exists()
-    assert written_for(jobdir, owner_token(ctx.settings.database))
+    assert written_for(jobdir, owner_token(ctx.store.db.identity()))
     wait_for_jobs(ctx, backend, [first, later])
     assert sorted(reap(ctx, backend).finished) == [first, later]
     assert not (jobdir / INTENT_FILE).exists()

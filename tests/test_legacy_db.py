@@ -42,7 +42,7 @@ def test_legacy_database_is_migrated_in_place(
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert {"ix_alcapana_v3_status", "ix_datasets_run"} <= indexes
     version = conn.execute("SELECT value FROM alcapctl_meta WHERE key='schema_version'")
-    assert version.fetchone() == ("1",)
+    assert version.fetchone() == ("2",)
     # The legacy modules text is still there, the old timestamps untouched.
     assert conn.execute("SELECT DISTINCT modules FROM alcapana_v3").fetchall() == [(MODULES,)]
     assert conn.execute("SELECT start FROM productions WHERE version=1").fetchone() == (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -129,3 +130,44 @@ def test_a_busy_loop_lets_a_waiting_user_in(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         users = conn.execute("SELECT DISTINCT user FROM alcapana_v1 WHERE status = 'C'").fetchall()
     assert ("other",) in users
+
+
+_FLICKERING_HOLDER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+print("locked", flush=True)
+while True:
+    conn.execute("BEGIN EXCLUSIVE")
+    time.sleep(float(sys.argv[2]))
+    conn.execute("COMMIT")
+    time.sleep(0.01)
+"""
+
+
+def test_lock_timeout_bounds_the_whole_command(
+    run_cli: Callable[..., Result], make_production: Callable[..., Path], db_path: Path
+) -> None:
+    """A holder that lets go for a moment now and then: every transaction of the command
+    gets in within the timeout, but their waits add up, and the command's total is bounded."""
+    prod = make_production()
+    assert run_cli("init", prod).exit_code == 0
+    before = digest(db_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _FLICKERING_HOLDER, str(db_path), "1.5"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        result = run_process("claim", prod, "-n", "2", "--lock-timeout", "2")
+        elapsed = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    assert elapsed < 2 + 1.5  # the last try (a quarter second) and the interpreter's start
+    if result.returncode != 0:  # the waits of its transactions used up the budget
+        assert result.returncode == 75, result.stderr
+        assert "held the database lock for more than 2 s; nothing was changed" in result.stderr
+        assert digest(db_path) == before

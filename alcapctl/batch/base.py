@@ -76,6 +76,9 @@ class Backend(ABC):
     # Seconds between touches of a running job's heartbeat file; None: no heartbeat helper,
     # for a backend that sees its jobs' processes itself.
     heartbeat: ClassVar[int | None] = HEARTBEAT_INTERVAL
+    # False when jobs can be seen only from the host that started them (local processes):
+    # another user's expired R runs are then taken over on that host alone.
+    sees_all_hosts: ClassVar[bool] = True
 
     @abstractmethod
     def submit(self, spec: JobSpec) -> str:

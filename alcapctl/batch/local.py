@@ -3,9 +3,10 @@
 A job id is ``<pid>-<start>``: the wrapper's PID and its start time in clock ticks since
 boot (field 22 of ``/proc/<pid>/stat``), so a PID the kernel reused for another process is
 never mistaken for the job.  Each job leads its own session and process group, which
-``cancel`` signals as a whole.  ``poll`` reads ``/proc`` and reaps our own children; it
-never spawns a process.  ``wait`` sleeps on pidfds so the run loop wakes as soon as a job
-ends.
+``cancel`` signals as a whole, until no process of it is left: also a payload that
+outlived its wrapper (killed with -9), so that a lost job never runs beside its retry.
+``poll`` reads ``/proc`` and reaps our own children; it never spawns a process.  ``wait``
+sleeps on pidfds so the run loop wakes as soon as a job ends.
 """
 
 from __future__ import annotations
@@ -65,6 +66,22 @@ def _wrappers(scripts: dict[bytes, str]) -> dict[str, str]:
     return found
 
 
+def _group_members(pgid: int, since: int) -> list[int]:
+    """Live processes of process group ``pgid`` started at tick ``since`` or later.
+
+    The kernel does not give a PID to a new process while it still names a process
+    group, so members found after the leader died are the job's own.
+    """
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        fields = _stat(int(entry.name))
+        if fields and fields[0] != b"Z" and int(fields[2]) == pgid and int(fields[19]) >= since:
+            members.append(int(entry.name))
+    return members
+
+
 _NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
@@ -92,6 +109,9 @@ class LocalBackend(Backend):
     name = "local"
     instant = True
     heartbeat = None  # poll and find read /proc: no heartbeat file, no helper process
+    sees_all_hosts = False
+
+    _GONE_WAIT = 10.0  # seconds cancel waits for a killed group's last process to exit
 
     def __init__(self, workdir: Path, *, cancel_grace: float = 3.0) -> None:
         self.workdir = workdir
@@ -144,15 +164,33 @@ class LocalBackend(Backend):
         return result
 
     def cancel(self, job_ids: Sequence[str]) -> None:
-        alive = [j for j in job_ids if self._alive(j)]
+        """TERM each job's process group, KILL what is left after the grace, and return
+        once no process of them is left (or ``_GONE_WAIT`` more seconds passed)."""
+        alive = [j for j in job_ids if self._group_alive(j)]
         self._signal(alive, signal.SIGTERM)
         deadline = time.monotonic() + self.cancel_grace
         while alive and time.monotonic() < deadline:
-            self._wait_for(alive, deadline - time.monotonic())
-            alive = [j for j in alive if self._alive(j)]
+            self._wait_for(alive, min(deadline - time.monotonic(), 0.05))
+            alive = [j for j in alive if self._group_alive(j)]
         self._signal(alive, signal.SIGKILL)
+        deadline = time.monotonic() + self._GONE_WAIT
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.01)
+            alive = [j for j in alive if self._group_alive(j)]
         self._running.difference_update(job_ids)
         self._reap_children()
+
+    def _group_alive(self, job_id: str) -> bool:
+        """Whether the job's wrapper, or any process of its group, still runs; never a
+        group whose leader's PID the kernel gave to another process."""
+        parsed = _parse_id(job_id)
+        if parsed is None:
+            return False
+        if self._alive(job_id):
+            return True
+        pid, start = parsed
+        leader = process_start(pid)
+        return (leader is None or leader == start) and bool(_group_members(pid, start))
 
     def _signal(self, job_ids: Iterable[str], sig: signal.Signals) -> None:
         for job_id in job_ids:

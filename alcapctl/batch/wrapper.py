@@ -30,10 +30,12 @@ __all__ = [
     "PREPARED_FILE",
     "SCRIPT_FILE",
     "WRAPPER_LOG",
+    "first_script_time",
     "job_dir",
     "job_name",
     "owner_token",
     "read_exit",
+    "read_exit_reason",
     "render_script",
     "take_prepared",
     "write_job",
@@ -41,7 +43,9 @@ __all__ = [
 ]
 
 SCRIPT_FILE = "job.sh"
-EXIT_FILE = "exit"  # the payload's exit code and a newline, written last
+# The payload's exit code and a newline, written last; after a failure, a line more when
+# the wrapper knows why the elog may not say (ENOSPC: the elog's file system is full).
+EXIT_FILE = "exit"
 # The wrapper's PID on its execution host; the file's mtime is its last sign of life.  One
 # file for both: a new file can cost 0.1-0.25 ms (ext4 without a journal, as on this
 # project's VMs), a tenth of a cheap job.
@@ -63,9 +67,10 @@ def job_name(short: str, run: int, attempt: int) -> str:
     return f"alcap-{short}-{run:05d}-a{attempt}"
 
 
-def owner_token(database: str) -> str:
-    """Names the production database in job scripts without writing its URL (passwords)."""
-    return hashlib.sha256(database.encode()).hexdigest()[:16]
+def owner_token(database_id: str) -> str:
+    """Names the production database in job scripts by its ``database_id``, not its path:
+    a database recreated at the same path is another database."""
+    return hashlib.sha256(database_id.encode()).hexdigest()[:16]
 
 
 def written_for(jobdir: Path, token: str) -> bool:
@@ -76,6 +81,19 @@ def written_for(jobdir: Path, token: str) -> bool:
     except (FileNotFoundError, NotADirectoryError):
         return False
     return f"database {token}" in header
+
+
+def first_script_time(
+    workdir: Path, short: str, run: int, attempt: int, token: str
+) -> float | None:
+    """When this production's first attempt at ``run`` (up to ``attempt``) began: the mtime
+    of the first job script in ``workdir`` made for the database ``token`` names; None
+    when there is none."""
+    for number in range(1, attempt + 1):
+        jobdir = job_dir(workdir, job_name(short, run, number))
+        if written_for(jobdir, token):
+            return (jobdir / SCRIPT_FILE).stat().st_mtime
+    return None
 
 
 def job_dir(workdir: Path, name: str) -> Path:
@@ -112,8 +130,8 @@ def render_script(
         *([] if heartbeat is None else [f"echo $$ >{HEARTBEAT_FILE}"]),
         *(f"export {key}={q(value)}" for key, value in sorted(env.items())),
         *(f"export {key}={q(value)}" for key, value in variables.items()),
-        f'finish() {{ {"kill $beat 2>/dev/null; " if helper else ""}echo "$1" >{EXIT_FILE}; '
-        'exit "$1"; }',
+        f"finish() {{ {'kill $beat 2>/dev/null; ' if helper else ''}"
+        f'printf \'%s\\n\' "$1" ${{2:+"$2"}} >{EXIT_FILE}; exit "$1"; }}',
         *helper,
         "trap 'finish 143' TERM INT HUP",
         *(f"[ -d {q(d)} ] || mkdir -p {q(d)} 2>>{WRAPPER_LOG} || finish $?" for d in dirs),
@@ -126,10 +144,23 @@ def render_script(
         "status=$?",
         "# a trapped signal interrupts wait: wait again for the payload's own status",
         "while kill -0 $job 2>/dev/null; do wait $job; status=$?; done",
-        "finish $status",
+        *_full_disk_check(outputs["elog"]),
+        'finish $status "$why"',
         "",
     ]
     return "\n".join(lines)
+
+
+def _full_disk_check(elog: Path) -> list[str]:
+    """Lines setting ``why`` after a failure when the elog's file system has no space left:
+    the payload's own error ("No space left on device") could not be written there.  One
+    ``df`` on the failure path only."""
+    folder = shlex.quote(str(elog.parent))
+    return [
+        "why=",
+        f"[ $status -eq 0 ] || [ \"$(df -Pk {folder} 2>/dev/null | awk 'NR == 2 {{print $4}}')\" "
+        f'!= 0 ] || why="ENOSPC: no space left on the file system of the elog"',
+    ]
 
 
 def _helper(interval: int) -> list[str]:
@@ -184,6 +215,15 @@ def read_exit(jobdir: Path) -> int | None:
     if not text.endswith("\n"):
         return None
     try:
-        return int(text)
+        return int(text.split("\n", 1)[0])
     except ValueError:
         return None
+
+
+def read_exit_reason(jobdir: Path) -> str | None:
+    """The wrapper's own reason for a failure (its exit file's second line), if any."""
+    try:
+        lines = (jobdir / EXIT_FILE).read_text().splitlines()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return lines[1] if len(lines) > 1 and lines[1] else None

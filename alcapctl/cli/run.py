@@ -131,6 +131,8 @@ def abort(app: AppContext, runs: tuple[int, ...], user: str | None, as_json: boo
                 "cancelled": result.cancelled,
                 "aborted": result.aborted,
                 "removed": result.removed,
+                "kept": result.kept,
+                "finished": result.finished,
                 "kept_running": result.kept_running,
             }
         )

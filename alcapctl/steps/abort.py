@@ -2,26 +2,37 @@
 
 The 2014 script's Ctrl-C behaviour made exact: jobs are cancelled in one scheduler call,
 every run the user held (C, S, R) goes back to N in one transaction, and staged inputs and
-partial outputs are deleted.  Finished runs and their files are never touched.  Signals
+partial outputs are deleted: only files this production wrote (``files.may_delete``);
+anything else is left and reported.  Finished runs and their files are never touched.  Signals
 are deferred while it works, so a second Ctrl-C cannot leave it half done.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
 
 from alcapctl.batch.base import Backend, SchedulerError
-from alcapctl.batch.wrapper import INTENT_FILE, job_dir, job_name
-from alcapctl.files import remove_quietly
+from alcapctl.batch.wrapper import (
+    INTENT_FILE,
+    first_script_time,
+    job_dir,
+    job_name,
+    owner_token,
+    read_exit,
+)
+from alcapctl.files import may_delete, remove_quietly
 from alcapctl.signals import deferred_signals
 from alcapctl.states import ACTIVE, RunState
 from alcapctl.steps.context import StepContext
 from alcapctl.steps.recall import forget_recalls
 from alcapctl.steps.stage import input_name
 from alcapctl.store import RunRecord, RunTable
+from alcapctl.store.outputs import recorded_elsewhere
 
 __all__ = ["AbortResult", "abort", "clean_up"]
 
@@ -33,7 +44,9 @@ class AbortResult:
     cancelled: list[str] = field(default_factory=list)
     aborted: list[int] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # not written by this production: left
     kept_running: list[int] = field(default_factory=list)  # cancel failed: left in R
+    finished: list[int] = field(default_factory=list)  # exit file says 0: left R for reap
 
 
 def abort(
@@ -52,6 +65,9 @@ def abort(
         held = ctx.store.runs(
             ctx.record, lambda t: t.select(ACTIVE, owner=owner, user=user, runs=runs), write=False
         )
+        # A job that ended well is finished work: reap records it, abort never throws it away.
+        result.finished = [r.run for r in held if _ended_well(ctx, r)]
+        held = [r for r in held if r.run not in result.finished]
         jobs = {r.job_id: r.run for r in held if r.status is RunState.RUNNING and r.job_id}
         jobs.update(_interrupted_submits(ctx, backend, held))
         if jobs:
@@ -72,8 +88,13 @@ def abort(
             return table.reset(ACTIVE, owner=owner, user=user, runs=[r.run for r in targets])
 
         result.aborted = ctx.store.runs(ctx.record, reset, write=True)
-        result.removed = clean_up(ctx, [r for r in targets if r.run in result.aborted])
+        result.removed, result.kept = clean_up(ctx, [r for r in targets if r.run in result.aborted])
     return result
+
+
+def _ended_well(ctx: StepContext, run: RunRecord) -> bool:
+    jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt))
+    return run.status is RunState.RUNNING and read_exit(jobdir) == 0
 
 
 def _interrupted_submits(
@@ -97,22 +118,35 @@ def _interrupted_submits(
     return {job_id: names[name] for name, job_id in found.items()}
 
 
-def clean_up(ctx: StepContext, runs: list[RunRecord]) -> list[str]:
-    """Delete staged inputs and partial outputs of this user's runs sent back to N.
+def clean_up(ctx: StepContext, runs: list[RunRecord]) -> tuple[list[str], list[str]]:
+    """Delete staged inputs and partial outputs of this user's runs sent back to N, if this
+    production wrote them; returns (removed, kept).
 
     Another user's files live under their own data directory, which our templates do not
     describe: their runs are reset, their files left to them.
     """
     if ctx.record.type == "alcapana":  # a re-claimed run must be recalled from tape again
         forget_recalls(ctx, [input_name(ctx, r.run) for r in runs])
-    removed = []
+    removed: list[str] = []
+    kept: list[str] = []
+    own_dirs = (ctx.staging_dir, ctx.workdir)
+    token = owner_token(ctx.store.db.identity())
     for run in runs:
         if run.user != ctx.settings.user:
             continue
-        paths = [run.input] if run.input else []
-        paths += [str(p) for p in ctx.output_paths(run.run).values()]
-        for path in paths:
-            inside = ctx.staging_dir if path == run.input else None
-            if remove_quietly(path, inside=inside):
+        outputs = [str(p) for p in ctx.output_paths(run.run).values()]
+        paths: dict[str, float | None] = {run.input: None} if run.input else {}
+        started = first_script_time(ctx.workdir, ctx.record.short, run.run, run.attempt, token)
+        paths.update(dict.fromkeys(outputs, started))
+        elsewhere = ctx.store.read(
+            functools.partial(recorded_elsewhere, record=ctx.record, run=run.run, paths=list(paths))
+        )
+        for path, started in paths.items():
+            if not may_delete(
+                Path(path), own_dirs=own_dirs, attempt_started=started, recorded_elsewhere=elsewhere
+            ):
+                kept.append(path)
+                log.warning("left in place: not written by this production", run=run.run, path=path)
+            elif remove_quietly(path):
                 removed.append(path)
-    return removed
+    return removed, kept

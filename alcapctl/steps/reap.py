@@ -6,6 +6,10 @@ gone from the queue without an exit file is lost only ``limits.grace`` seconds a
 first saw it gone (shared file systems show files late).  A failed scheduler query changes
 no run: the next reaps skip polling for a while, doubling the wait after each failure.
 Every state change of one reap is one transaction.
+
+Any user can finish a production: R runs whose holder's lease expired (their loop died
+for good) are taken over first, in a guarded transaction of their own, and reaped like
+this user's own, from their exit files and the scheduler's answer.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from typing import Any
 import structlog
 
 from alcapctl.batch.base import Backend, JobInfo, JobState, SchedulerError
-from alcapctl.batch.wrapper import GONE_FILE, job_dir, job_name, read_exit
+from alcapctl.batch.wrapper import GONE_FILE, job_dir, job_name, read_exit, read_exit_reason
 from alcapctl.files import remove_all
 from alcapctl.jobenv import modules_text
 from alcapctl.states import ACTIVE, RunState
+from alcapctl.steps.claim import lease_cutoff
 from alcapctl.steps.context import StepContext
 from alcapctl.store import RunRecord, RunTable
 from alcapctl.store.productions import close_if_done
@@ -138,7 +143,7 @@ def _poll_pending(
         return []
     backoff.succeeded()
     outcomes = []
-    stuck = []
+    take_down = []  # lost or stuck: cancelled before their runs may be tried again
     for run, code in pending:
         info = states.get(run.job_id or "", JobInfo(JobState.GONE))
         jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt))
@@ -157,22 +162,24 @@ def _poll_pending(
             why = f"lost: left the {backend.name} queue ({info.state.value}) without an exit code"
             if info.state is JobState.STUCK:
                 why = f"stuck in the {backend.name} queue in an error state; job deleted"
-                stuck.append(run.job_id or "")
+            take_down.append(run.job_id or "")
             reason = f"{why}; scheduler says {info.reason}" if info.reason else why
             outcomes.append(_Outcome(run, info.exit_code, reason))
-    _delete_stuck(backend, stuck)
+    _take_down(backend, take_down)
     return outcomes
 
 
-def _delete_stuck(backend: Backend, job_ids: list[str]) -> None:
-    """Remove jobs the scheduler holds in an error state, so that the retry is the only one."""
+def _take_down(backend: Backend, job_ids: list[str]) -> None:
+    """Cancel lost jobs and jobs the scheduler holds in an error state, so that the retry
+    is the only one: a payload that outlived its wrapper is killed, and the local backend
+    returns only once it is gone."""
     if not job_ids:
         return
     try:
         backend.cancel(job_ids)
     except SchedulerError as exc:
         log.warning(
-            "could not delete stuck jobs; delete them by hand", jobs=job_ids, error=str(exc)
+            "could not cancel lost or stuck jobs; cancel them by hand", jobs=job_ids, error=str(exc)
         )
 
 
@@ -288,8 +295,11 @@ def settle(ctx: StepContext, backend: Backend, *, close: bool = True) -> Settled
     loop, which closes it when it ends, skips that query at every cycle.
     """
     result = ReapResult()
+    cutoff = lease_cutoff(ctx.limits.lease)
+    same_host = not backend.sees_all_hosts
 
-    def load(runs: RunTable) -> tuple[list[RunRecord], bool]:
+    def load(runs: RunTable) -> tuple[list[RunRecord], bool, bool]:
+        orphans = runs.any_expired_elsewhere(ctx.owner, cutoff, same_host=same_host)
         flying = runs.select(states=(RunState.RUNNING,), owner=ctx.owner)
         # With jobs of ours in flight the production is not done: no need to ask.
         idle = (
@@ -298,9 +308,16 @@ def settle(ctx: StepContext, backend: Backend, *, close: bool = True) -> Settled
             and ctx.record.stop is None
             and not runs.any((RunState.NEW, *ACTIVE))
         )
-        return flying, idle
+        return flying, idle, orphans
 
-    flying, idle = ctx.store.runs(ctx.record, load, write=False)
+    def take_over(runs: RunTable) -> list[int]:
+        return runs.take_over_expired(ctx.owner, cutoff, same_host=same_host)
+
+    flying, idle, orphans = ctx.store.runs(ctx.record, load, write=False)
+    if orphans:
+        taken = ctx.store.runs(ctx.record, take_over, write=True)
+        log.warning("took over R runs whose holder's lease expired", runs=taken)
+        flying, idle, _ = ctx.store.runs(ctx.record, load, write=False)
     outcomes, pending = [], []
     for run in flying:
         code = read_exit(job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt)))
@@ -329,8 +346,8 @@ def _fail(
 ) -> RunState | None:
     run = outcome.run
     parts = [problem or (_exit_text(outcome.exit_code) if outcome.exit_code is not None else "")]
-    if outcome.reason:
-        parts.append(outcome.reason)
+    jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt))
+    parts += [why for why in (read_exit_reason(jobdir), outcome.reason) if why]
     text = "; ".join(p for p in parts if p)
     tail = _tail(ctx.output_paths(run.run).get("elog"))
     if tail:

@@ -222,6 +222,7 @@ def run_production(
     try:
         with sigterm_as_interrupt():
             while True:
+                ctx.store.db.renew_lock_budget()  # --lock-timeout bounds each cycle
                 release = summary.cycles == 0 or time.monotonic() - last_release > upkeep
                 if release:
                     last_release = time.monotonic()

@@ -7,7 +7,8 @@ instead of submitting it twice.
 
 An output that already exists is overwritten only when it is this production's own
 earlier attempt: the run's first job script (``...-a1/job.sh``) exists in this
-production's work directory and names this database (by a hash of its URL).  Anything
+production's work directory and names this database (by its ``database_id``, so that a
+database recreated at the same path never takes old outputs for its own).  Anything
 else (another production, a private database pointed at the same data directory) stops
 the run with X and a clear error.
 """
@@ -80,7 +81,7 @@ def _clash(ctx: StepContext, run: RunRecord) -> str | None:
     if not existing:
         return None
     first = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, 1))
-    if written_for(first, owner_token(ctx.settings.database)):
+    if written_for(first, owner_token(ctx.store.db.identity())):
         return None
     name, path = existing[0]
     return (
@@ -95,7 +96,7 @@ def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None, prepared: boo
     jobdir = job_dir(ctx.workdir, name)
     job = ctx.prod.job
     fields = command_fields(ctx, run)
-    token = owner_token(ctx.settings.database)
+    token = owner_token(ctx.store.db.identity())
     outputs = ctx.output_paths(run.run)
     env = job_environment(ctx.settings)
     script = render_script(name, jobdir, job.command, fields, outputs, env, token, heartbeat)

@@ -54,6 +54,7 @@ class Store:
         self._known_datasets: set[str] = set()
         if self.db.read(schema_version) < SCHEMA_VERSION:
             self.db.write(migrate)
+            self.db.identity()  # the id the migration wrote, read outside any transaction
 
     @classmethod
     def open(cls, url: str, lock_timeout: float = 60.0) -> Store:

@@ -3,7 +3,12 @@
 SQLite is opened without ever creating a file implicitly (``mode=rw``), in its rollback
 journal mode (WAL is unsafe on network file systems), with a short driver busy timeout;
 longer waits happen here so that the user is told who is waiting for what.  Every
-transaction is a function so that a lock error can re-run it whole.
+transaction is a function so that a lock error can re-run it whole.  ``--lock-timeout``
+is a budget for the whole command: the waits of all its transactions add up to it.
+
+A database is what it claims to be: every command but ``db init`` refuses a file that is
+empty, not SQLite, or holds neither alcapctl's nor the 2014 scripts' tables; ``db init``
+refuses a non-empty file that is neither.  Nothing is written to a refused file.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from alcapctl.errors import DatabaseError, LockTimeout
+from alcapctl.store.schema import database_id, database_kind
 
 __all__ = ["Database", "sqlite_path"]
 
@@ -35,6 +41,8 @@ _WAITING_SUFFIX = "-waiting"
 _WAITING_RECENT = 1.0  # seconds a touch of the file counts as someone waiting
 _SAY_WAITING_AFTER = 1.0  # ordinary contention is silent; a held lock is announced
 _MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
+_SQLITE_HEADER = b"SQLite format 3\0"
+_OURS = ("alcapctl", "legacy")
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -59,29 +67,39 @@ def _is_lock_error(exc: BaseException) -> bool:
 class _LockWaiter:
     """Backoff while another session holds the lock: says so once, gives up at the deadline."""
 
-    def __init__(self, db: Database, started: float) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.started = started
-        self.deadline = started + db.lock_timeout
+        self.tried = time.monotonic()  # when the latest try began
+        self.first: float | None = None  # when the first try that met the lock began
         self.delay = 0.02
+
+    def attempt(self) -> None:
+        self.tried = time.monotonic()
+
+    def waited(self) -> float:
+        """Seconds this transaction has spent waiting for the lock so far."""
+        return 0.0 if self.first is None else time.monotonic() - self.first
 
     def wait(self) -> None:
         db = self.db
         now = time.monotonic()
-        if now >= self.deadline:
+        if self.first is None:
+            self.first = self.tried
+        deadline = self.first + db.lock_budget
+        if now >= deadline:
             raise LockTimeout(
                 f"{db.path or db.url}: another session held the database lock "
                 f"for more than {db.lock_timeout:g} s; nothing was changed. "
                 "Try again, or raise --lock-timeout."
             )
-        if not db.waiting_said and now - self.started >= _SAY_WAITING_AFTER:
+        if not db.waiting_said and now - self.first >= _SAY_WAITING_AFTER:
             log.warning(
                 "database locked by another session; waiting",
                 database=str(db.path or db.url),
                 up_to_seconds=db.lock_timeout,
             )
             db.waiting_said = True
-        time.sleep(min(self.delay * (0.5 + random.random()), max(self.deadline - now, 0.0)))
+        time.sleep(min(self.delay * (0.5 + random.random()), max(deadline - now, 0.0)))
         self.delay = min(self.delay * 2, 1.0)
 
 
@@ -91,10 +109,14 @@ class Database:
     def __init__(self, url: str, *, lock_timeout: float = 60.0, create: bool = False) -> None:
         self.url = url
         self.lock_timeout = lock_timeout
+        self.lock_budget = lock_timeout  # what is left of it for this command's waits
         self.path = sqlite_path(url)
+        fresh = self._check_file(create)
         self.engine = self._engine(create)
         self.waiting_said = False
         self._waiting_file = None if self.path is None else Path(f"{self.path}{_WAITING_SUFFIX}")
+        self._id: str | None = None
+        self._check_contents(create, fresh)
 
     @property
     def is_sqlite(self) -> bool:
@@ -118,6 +140,63 @@ class Database:
         except OSError:
             return False
 
+    def _check_file(self, create: bool) -> bool:
+        """Refuse an SQLite file that cannot be a database before opening it (opening
+        one can write to it); True if it is missing or empty: ``db init`` may make it."""
+        path = self.path
+        if path is None:
+            return False
+        if not create and not path.exists():
+            raise DatabaseError(
+                f"{path}: no such database. Create it with: alcapctl db init --database {path}"
+            )
+        if path.is_dir():
+            raise DatabaseError(f"{path}: is a directory, not a database file")
+        try:
+            with path.open("rb") as fh:
+                header = fh.read(len(_SQLITE_HEADER))
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            raise DatabaseError(f"{path}: cannot read the database ({exc.strerror})") from None
+        if not header and not create:
+            raise DatabaseError(
+                f"{path}: the file is empty, not a production database; nothing was written. "
+                f"Restore it from a backup, or create a new one with: alcapctl db init "
+                f"--database {path}"
+            )
+        if header and header != _SQLITE_HEADER:
+            raise DatabaseError(f"{path}: not an SQLite database; nothing was written")
+        return not header
+
+    def _check_contents(self, create: bool, fresh: bool) -> None:
+        """Refuse a database that holds neither alcapctl's nor the 2014 tables; ``db init``
+        accepts one with no table at all where it creates the file or on a server."""
+        kind, self._id = self.read(lambda conn: (database_kind(conn), database_id(conn)))
+        if kind in _OURS or (create and kind == "empty" and (fresh or self.path is None)):
+            return
+        where = self.path or self.url
+        if create:
+            raise DatabaseError(
+                f"{where}: holds other data, not an alcapctl or 2014 production database; "
+                "nothing was written. Give another --database"
+            )
+        raise DatabaseError(
+            f"{where}: not a production database (neither alcapctl's nor the 2014 scripts' "
+            "tables); nothing was written. Check --database, or create one with: "
+            "alcapctl db init"
+        )
+
+    def identity(self) -> str:
+        """The database's UUID (``alcapctl_meta``), read when it was opened, or once after
+        its migration (never inside a transaction)."""
+        if self._id is None:
+            found = self.read(database_id)
+            if found is None:
+                raise DatabaseError(f"{self.path or self.url}: has no database_id; run db init")
+            self._id = found
+        return self._id
+
     def _engine(self, create: bool) -> Engine:
         path = self.path
         if path is None:
@@ -126,12 +205,6 @@ class Database:
             raise DatabaseError(
                 f"SQLite {sqlite3.sqlite_version} is too old; alcapctl needs 3.35 or newer"
             )
-        if not create and not path.exists():
-            raise DatabaseError(
-                f"{path}: no such database. Create it with: alcapctl db init --database {path}"
-            )
-        if path.is_dir():
-            raise DatabaseError(f"{path}: is a directory, not a database file")
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
         mode = "rwc" if create else "rw"
@@ -159,8 +232,20 @@ class Database:
         return engine
 
     def _run(self, fn: Callable[[Connection], T], begin: str) -> T:
-        waiter = _LockWaiter(self, time.monotonic())
+        waiter = _LockWaiter(self)
+        try:
+            return self._attempt(fn, begin, waiter)
+        finally:
+            self.lock_budget = max(self.lock_budget - waiter.waited(), 0.0)
+
+    def renew_lock_budget(self) -> None:
+        """Give the next transactions the whole --lock-timeout again (a long-running loop
+        does at each cycle: its budget bounds one cycle, not days)."""
+        self.lock_budget = self.lock_timeout
+
+    def _attempt(self, fn: Callable[[Connection], T], begin: str, waiter: _LockWaiter) -> T:
         while True:
+            waiter.attempt()
             try:
                 with self.engine.connect() as raw:
                     conn = raw.execution_options(alcap_begin=begin)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -463,6 +464,32 @@ class RunTable:
         if stale:
             self.conn.execute(update(t).where(is_stale).values(**self._reset_values()))
         return stale
+
+    def _expired_elsewhere(self, owner: Owner, cutoff: str, same_host: bool) -> list[Any]:
+        """R runs of other holders whose lease is older than ``cutoff`` (their loop died);
+        ``same_host``: only those held on ``owner``'s host."""
+        t = self.table
+        expired = [
+            t.c.status == RunState.RUNNING.value,
+            func.coalesce(t.c.lease, t.c.claimed, "") < cutoff,
+            or_(t.c.user.is_(None), t.c.host.is_(None), t.c.user != owner[0], t.c.host != owner[1]),
+        ]
+        return [*expired, t.c.host == owner[1]] if same_host else expired
+
+    def any_expired_elsewhere(self, owner: Owner, cutoff: str, *, same_host: bool) -> bool:
+        stmt = select(self.table.c.run).where(*self._expired_elsewhere(owner, cutoff, same_host))
+        return self.conn.execute(stmt.limit(1)).first() is not None
+
+    def take_over_expired(self, owner: Owner, cutoff: str, *, same_host: bool) -> list[int]:
+        """Those runs become ``owner``'s, so that its reap records their jobs (local jobs are
+        seen on their host alone: ``same_host``)."""
+        stmt = (
+            update(self.table)
+            .where(*self._expired_elsewhere(owner, cutoff, same_host))
+            .values(user=owner[0], host=owner[1], lease=self.now)
+            .returning(self.table.c.run)
+        )
+        return sorted(int(r) for r in self.conn.execute(stmt).scalars())
 
     def renew_lease(self, owner: Owner) -> int:
         t = self.table

@@ -3,12 +3,15 @@
 The legacy tables (``datasets``, ``productions`` and one ``<type>_v<version>`` table per
 production) keep their columns, types and meaning so that the old scripts and readers keep
 working.  alcapctl only ever adds columns (``ALTER TABLE ... ADD COLUMN``) and indexes, and
-its own tables; a schema version in ``alcapctl_meta`` says what has been added.
+its own tables; a schema version in ``alcapctl_meta`` says what has been added, and a
+``database_id`` row (a UUID written when the database is created or migrated, kept by
+backup and restore) says which database this is, whatever its path.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from sqlalchemy import (
@@ -31,6 +34,8 @@ from alcapctl.errors import DatabaseError
 __all__ = [
     "SCHEMA_VERSION",
     "blobs",
+    "database_id",
+    "database_kind",
     "datasets",
     "failures",
     "meta",
@@ -41,7 +46,8 @@ __all__ = [
     "table_name",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the database_id row
+_ID_KEY = "database_id"
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -209,6 +215,23 @@ def schema_version(conn: Connection) -> int:
     return int(value or 0)
 
 
+def database_kind(conn: Connection) -> str:
+    """``alcapctl``, ``legacy`` (the 2014 scripts' tables), ``empty`` (no table) or ``foreign``."""
+    names = set(inspect(conn).get_table_names())
+    if meta.name in names:
+        return "alcapctl"
+    if {datasets.name, productions.name} <= names:
+        return "legacy"
+    return "foreign" if names else "empty"
+
+
+def database_id(conn: Connection) -> str | None:
+    """The database's UUID, or None before its migration."""
+    if not inspect(conn).has_table(meta.name):
+        return None
+    return conn.execute(select(meta.c.value).where(meta.c.key == _ID_KEY)).scalar()
+
+
 def migrate(conn: Connection) -> bool:
     """Bring the database to SCHEMA_VERSION in place; True if anything changed."""
     if schema_version(conn) >= SCHEMA_VERSION:
@@ -224,6 +247,8 @@ def migrate(conn: Connection) -> bool:
     for ptype, version in rows:
         if ptype in OUTPUT_NAMES and version is not None:
             ensure_production_table(conn, ptype, int(version))
+    if database_id(conn) is None:
+        conn.execute(meta.insert().values(key=_ID_KEY, value=str(uuid.uuid4())))
     conn.execute(meta.delete().where(meta.c.key == "schema_version"))
     conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
     return True

@@ -12,7 +12,7 @@ export ALCAPCTL_ODB=/data/dump/v4/dump02091.root
 export ALCAPCTL_OLOG=/data/log/v4/alcapana.run02091.out
 export ALCAPCTL_ELOG=/data/log/v4/alcapana.run02091.err
 export ALCAPCTL_RUN_1=02091
-finish() { echo "$1" >exit; exit "$1"; }
+finish() { printf '%s\n' "$1" ${2:+"$2"} >exit; exit "$1"; }
 trap 'finish 143' TERM INT HUP
 [ -d /data/dump/v4 ] || mkdir -p /data/dump/v4 2>>wrapper.log || finish $?
 [ -d /data/hist/v4 ] || mkdir -p /data/hist/v4 2>>wrapper.log || finish $?
@@ -27,4 +27,6 @@ wait $job
 status=$?
 # a trapped signal interrupts wait: wait again for the payload's own status
 while kill -0 $job 2>/dev/null; do wait $job; status=$?; done
-finish $status
+why=
+[ $status -eq 0 ] || [ "$(df -Pk /data/log/v4 2>/dev/null | awk 'NR == 2 {print $4}')" != 0 ] || why="ENOSPC: no space left on the file system of the elog"
+finish $status "$why"

@@ -13,7 +13,7 @@ export ALCAPCTL_ODB=/data/dump/v4/dump02091.root
 export ALCAPCTL_OLOG=/data/log/v4/alcapana.run02091.out
 export ALCAPCTL_ELOG=/data/log/v4/alcapana.run02091.err
 export ALCAPCTL_RUN_1=02091
-finish() { kill $beat 2>/dev/null; echo "$1" >exit; exit "$1"; }
+finish() { kill $beat 2>/dev/null; printf '%s\n' "$1" ${2:+"$2"} >exit; exit "$1"; }
 # the heartbeat helper starts before any trap: a trap it inherited could swallow TERM
 (
   # $! is set by the fork itself, and KILL reaches a nap that has not exec'd sleep yet
@@ -35,4 +35,6 @@ wait $job
 status=$?
 # a trapped signal interrupts wait: wait again for the payload's own status
 while kill -0 $job 2>/dev/null; do wait $job; status=$?; done
-finish $status
+why=
+[ $status -eq 0 ] || [ "$(df -Pk /data/log/v4 2>/dev/null | awk 'NR == 2 {print $4}')" != 0 ] || why="ENOSPC: no space left on the file system of the elog"
+finish $status "$why"
