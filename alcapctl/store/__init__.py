@@ -69,7 +69,7 @@ class Store:
 
     @property
     def location(self) -> str:
-        return str(self.db.path or self.db.url)
+        return self.db.location
 
     def read(self, fn: Callable[[Connection], T]) -> T:
         return fn(self._bound) if self._bound is not None else self.db.read(fn)

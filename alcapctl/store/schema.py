@@ -15,7 +15,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Index,
-    Integer,
     MetaData,
     Table,
     Text,
@@ -23,10 +22,10 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.types import UserDefinedType
 
 from alcapctl.config import OUTPUT_NAMES
 from alcapctl.errors import DatabaseError
+from alcapctl.store.dialect import LegacyInteger, Timestamp
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -45,21 +44,12 @@ SCHEMA_VERSION = 1
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class Timestamp(UserDefinedType[str]):
-    """The legacy TIMESTAMP column: ISO text passed through untouched, as SQLite stores it."""
-
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "TIMESTAMP"
-
-
 metadata = MetaData()
 
 datasets = Table(
     "datasets",
     metadata,
-    Column("run", Integer),
+    Column("run", LegacyInteger),
     Column("dataset", Text),
     Column("quality", Text),
 )
@@ -68,11 +58,11 @@ productions = Table(
     "productions",
     metadata,
     Column("type", Text),
-    Column("version", Integer),
+    Column("version", LegacyInteger),
     Column("software", Text),
     Column("start", Timestamp()),
     Column("stop", Timestamp()),
-    Column("base", Integer),
+    Column("base", LegacyInteger),
     Column("selection", Text),  # added: JSON of the datasets and qualities it took
 )
 
@@ -94,13 +84,13 @@ failures = Table(
     "alcapctl_failures",
     metadata,
     Column("production", Text, nullable=False),
-    Column("run", Integer, nullable=False),
-    Column("attempt", Integer, nullable=False),
+    Column("run", LegacyInteger, nullable=False),
+    Column("attempt", LegacyInteger, nullable=False),
     Column("at", Timestamp(), nullable=False),
     Column("step", Text, nullable=False),
     Column("user", Text),
     Column("job_id", Text),
-    Column("exit_code", Integer),
+    Column("exit_code", LegacyInteger),
     Column("reason", Text),
     Index("ix_alcapctl_failures_production_run", "production", "run"),
 )
@@ -110,22 +100,22 @@ Index("ix_datasets_dataset", datasets.c.dataset, datasets.c.quality)
 
 # Legacy columns first, in their order, then alcapctl's; (name, type, server default).
 _LEGACY_RUN_COLUMNS: list[tuple[str, Any]] = [
-    ("run", Integer),
-    ("status", Text),
-    ("user", Text),
-    ("start", Timestamp),
-    ("stop", Timestamp),
+    ("run", LegacyInteger),
+    ("status", Text()),
+    ("user", Text()),
+    ("start", Timestamp()),
+    ("stop", Timestamp()),
 ]
 _ADDED_RUN_COLUMNS: list[tuple[str, Any, Any]] = [
-    ("host", Text, None),
-    ("claimed", Timestamp, None),
-    ("lease", Timestamp, None),
-    ("attempts", Integer, text("0")),
-    ("input", Text, None),
-    ("job_id", Text, None),
-    ("backend", Text, None),
-    ("error", Text, None),
-    ("modules_sha256", Text, None),
+    ("host", Text(), None),
+    ("claimed", Timestamp(), None),
+    ("lease", Timestamp(), None),
+    ("attempts", LegacyInteger, text("0")),
+    ("input", Text(), None),
+    ("job_id", Text(), None),
+    ("backend", Text(), None),
+    ("error", Text(), None),
+    ("modules_sha256", Text(), None),
 ]
 
 
@@ -137,10 +127,10 @@ def table_name(production_type: str, version: int) -> str:
 
 
 def _run_columns(production_type: str) -> list[Column[Any]]:
-    cols: list[Column[Any]] = [Column(n, t()) for n, t in _LEGACY_RUN_COLUMNS]
+    cols: list[Column[Any]] = [Column(n, t) for n, t in _LEGACY_RUN_COLUMNS]
     cols += [Column(name, Text) for name in OUTPUT_NAMES[production_type]]
     cols.append(Column("modules", Text))
-    cols += [Column(n, t(), server_default=d) for n, t, d in _ADDED_RUN_COLUMNS]
+    cols += [Column(n, t, server_default=d) for n, t, d in _ADDED_RUN_COLUMNS]
     return cols
 
 
