@@ -27,6 +27,7 @@ __all__ = [
     "LegacyInteger",
     "Timestamp",
     "classify",
+    "describe",
     "display_url",
     "insert_ignoring_duplicates",
     "is_postgresql",
@@ -80,6 +81,14 @@ def display_url(url: str) -> str:
         return url.split("://", 1)[0] + "://***@" + url.rsplit("@", 1)[1]
 
 
+def describe(conn: Connection) -> str:
+    """The database behind a connection as messages name it: its file or masked URL."""
+    if conn.dialect.name == "sqlite":
+        return str(conn.exec_driver_sql("PRAGMA database_list").fetchone()[2])  # type: ignore[index]
+    url = conn.engine.url.set(drivername=conn.dialect.name)
+    return url.render_as_string(hide_password=True)
+
+
 def postgresql_engine_args(url: str, lock_timeout: float) -> tuple[URL, dict[str, Any]]:
     """The SQLAlchemy URL (psycopg 3 as driver) and ``create_engine`` arguments.
 
@@ -107,7 +116,9 @@ def insert_ignoring_duplicates(conn: Connection, table: Table, key: str, **value
     module = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
     # imported on use: PostgreSQL's dialect costs 17 ms to import
     dialect_insert = importlib.import_module(f"sqlalchemy.dialects.{module}").insert
-    conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=[key]))
+    conn.execute(
+        dialect_insert(table).values(**values).on_conflict_do_nothing(index_elements=[key])
+    )
 
 
 class Fault(Enum):

@@ -300,10 +300,11 @@ class RunTable:
                 candidates.order_by(t.c.run)
                 .limit(bindparam("n"))
                 .with_for_update(skip_locked=True)
+                .cte("candidates")  # evaluated once: a sub-select's LIMIT may be rescanned
             )
             return (
                 update(t)
-                .where(t.c.status == RunState.NEW.value, t.c.run.in_(candidates.scalar_subquery()))
+                .where(t.c.status == RunState.NEW.value, t.c.run.in_(select(candidates.c.run)))
                 .values(
                     status="C",
                     user=bindparam("c_user"),

@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from alcapctl.config import OUTPUT_NAMES
 from alcapctl.errors import DatabaseError
-from alcapctl.store.dialect import LegacyInteger, Timestamp
+from alcapctl.store.dialect import LegacyInteger, Timestamp, describe
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -199,10 +199,27 @@ def schema_version(conn: Connection) -> int:
     return int(value or 0)
 
 
+_LEGACY_TABLE_RE = re.compile(rf"^(datasets|productions|({'|'.join(OUTPUT_NAMES)})_v[0-9]+)$")
+
+
+def _refuse_foreign_tables(conn: Connection) -> None:
+    """A database alcapctl has not set up may hold only the 2014 tables, or nothing."""
+    if inspect(conn).has_table(meta.name):
+        return
+    names = inspect(conn).get_table_names()
+    foreign = sorted(n for n in names if not _LEGACY_TABLE_RE.match(n) and n != "sqlite_sequence")
+    if foreign:
+        raise DatabaseError(
+            f"{describe(conn)}: the database holds tables that are neither alcapctl's nor the 2014 scripts' "
+            f"({', '.join(foreign[:5])}); give alcapctl a database of its own"
+        )
+
+
 def migrate(conn: Connection) -> bool:
     """Bring the database to SCHEMA_VERSION in place; True if anything changed."""
     if schema_version(conn) >= SCHEMA_VERSION:
         return False
+    _refuse_foreign_tables(conn)
     insp = inspect(conn)
     for table in (datasets, productions):
         if insp.has_table(table.name):
