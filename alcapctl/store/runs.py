@@ -296,7 +296,7 @@ class RunTable:
                 candidates = candidates.where(t.c.run.in_(select(datasets.c.run).where(chosen)))
             # PostgreSQL: rows another claimer is taking are passed over, not waited for
             # (SQLite takes the database lock instead and renders no FOR UPDATE).
-            candidates = (
+            picked = (
                 candidates.order_by(t.c.run)
                 .limit(bindparam("n"))
                 .with_for_update(skip_locked=True)
@@ -304,7 +304,7 @@ class RunTable:
             )
             return (
                 update(t)
-                .where(t.c.status == RunState.NEW.value, t.c.run.in_(select(candidates.c.run)))
+                .where(t.c.status == RunState.NEW.value, t.c.run.in_(select(picked.c.run)))
                 .values(
                     status="C",
                     user=bindparam("c_user"),

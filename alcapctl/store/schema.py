@@ -210,8 +210,8 @@ def _refuse_foreign_tables(conn: Connection) -> None:
     foreign = sorted(n for n in names if not _LEGACY_TABLE_RE.match(n) and n != "sqlite_sequence")
     if foreign:
         raise DatabaseError(
-            f"{describe(conn)}: the database holds tables that are neither alcapctl's nor the 2014 scripts' "
-            f"({', '.join(foreign[:5])}); give alcapctl a database of its own"
+            f"{describe(conn)}: the database holds tables that are neither alcapctl's "
+            f"nor the 2014 scripts' ({', '.join(foreign[:5])}); give alcapctl a database of its own"
         )
 
 
