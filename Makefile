@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,lint,report]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[postgres,test,lint,report]'
 	touch $@
 
 install: $(STAMP)

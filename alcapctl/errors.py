@@ -37,3 +37,8 @@ class LockTimeout(AlcapError):
 
 class TransitionError(AlcapError):
     """A run state change that the state machine does not allow."""
+
+
+class DatabaseUnavailable(LockTimeout):
+    """The database server cannot be reached (down, restarting, connection dropped):
+    transient like a held lock, so no run is to blame."""

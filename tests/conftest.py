@@ -131,5 +131,14 @@ def store(db_path: Path) -> Iterator[Store]:
     s.close()
 
 
-# the ftp_server fixture: a real pyftpdlib server; daq: a fake $DAQdir with the stand-ins
-pytest_plugins = ["tests.ftpserver", "tests.daq"]
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL of each dialect (not yet created): a test using it runs on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'production.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+# ftp_server: a real pyftpdlib server; pg_server / pg_url: a real PostgreSQL server;
+# daq: a fake $DAQdir with the stand-ins
+pytest_plugins = ["tests.ftpserver", "tests.pgserver", "tests.daq"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import sqlite3
 from collections import Counter
 from pathlib import Path
+
+from sqlalchemy import text
 
 from alcapctl.config import load_settings
 from alcapctl.steps.claim import claim
@@ -33,17 +34,15 @@ def _claimer(prod_file: str, user: str, batch: int, out: mp.Queue) -> None:  # t
     out.put((user, mine))
 
 
-def test_eight_processes_claim_each_run_once(tmp_path: Path) -> None:
-    db = tmp_path / "production.db"
-    store, _ = Store.create(f"sqlite:///{db}")
+def test_eight_processes_claim_each_run_once(tmp_path: Path, database_url: str) -> None:
+    store, _ = Store.create(database_url)
     store.import_datasets([DatasetRow(r, "SiR2", "gold") for r in range(RUNS)], "generated")
-    site = write_toml(tmp_path / "site.toml", {"database": str(db), "data": str(tmp_path)})
+    site = write_toml(tmp_path / "site.toml", {"database": database_url, "data": str(tmp_path)})
     prod = write_toml(
         tmp_path / "p.toml",
         {"type": "alcapana", "tag": "t", "site": str(site), "job": {"command": "true"}},
     )
     store.init(load_settings(prod).production)  # type: ignore[arg-type]
-    store.close()
 
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
@@ -63,9 +62,9 @@ def test_eight_processes_claim_each_run_once(tmp_path: Path) -> None:
     assert max(claimed.values()) == 1  # nobody claimed a run twice
     assert sum(1 for runs in results.values() if runs) >= 2  # there really was contention
 
-    conn = sqlite3.connect(db)
-    rows = conn.execute("SELECT run, status, user, host FROM alcapana_v1").fetchall()
-    conn.close()
+    with store.db.engine.connect() as conn:
+        rows = conn.execute(text('SELECT run, status, "user", host FROM alcapana_v1')).all()
+    store.close()
     assert len(rows) == RUNS
     assert {status for _, status, _, _ in rows} == {"C"}
     owner = {run: user for user, runs in results.items() for run in runs}

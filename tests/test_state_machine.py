@@ -1,14 +1,20 @@
-"""A hypothesis state machine over import, init, claim and release, checked against a model."""
+"""A hypothesis state machine over import, init, claim and release, checked against a model,
+on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import sqlite3
-import tempfile
-from pathlib import Path
+from collections.abc import Callable
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy import create_engine, inspect, text
 
 from alcapctl.config import Job, Production
 from alcapctl.errors import UsageError
@@ -51,19 +57,21 @@ def _production(version: int, datasets: tuple[str, ...], quality: tuple[str, ...
 
 
 class ProductionMachine(RuleBasedStateMachine):
+    def __init__(self, new_database: Callable[[], str]) -> None:
+        super().__init__()
+        self.new_database = new_database
+
     @initialize()
     def create(self) -> None:
-        self.dir = tempfile.TemporaryDirectory()
-        self.path = Path(self.dir.name) / "p.db"
-        self.store, _ = Store.create(f"sqlite:///{self.path}")
+        self.store, _ = Store.create(self.new_database())
         self.membership: dict[tuple[int, str], str | None] = {}
         self.productions: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self.expected_runs: dict[int, set[int]] = {}
         self.claimed: dict[int, dict[int, str]] = {}
 
     def teardown(self) -> None:
-        self.store.close()
-        self.dir.cleanup()
+        if hasattr(self, "store"):
+            self.store.close()
 
     def _selected(self, datasets: tuple[str, ...], quality: tuple[str, ...]) -> set[int]:
         return {
@@ -139,15 +147,14 @@ class ProductionMachine(RuleBasedStateMachine):
 
     @invariant()
     def table_matches_model(self) -> None:
-        if not hasattr(self, "path"):
+        if not hasattr(self, "store"):
             return
-        conn = sqlite3.connect(self.path)
-        try:
+        with self.store.db.engine.connect() as conn:
             for version, runs in self.expected_runs.items():
                 table = f"alcapana_v{version}"
-                cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+                cols = [c["name"] for c in inspect(conn).get_columns(table)]
                 assert cols[: len(LEGACY)] == LEGACY
-                rows = conn.execute(f"SELECT run, status, user FROM {table}").fetchall()
+                rows = conn.execute(text(f'SELECT run, status, "user" FROM {table}')).all()
                 assert len(rows) == len({r for r, _, _ in rows})  # no run in two rows
                 assert {r for r, _, _ in rows} == runs  # counts conserved
                 for run, status, user in rows:
@@ -155,14 +162,34 @@ class ProductionMachine(RuleBasedStateMachine):
                         assert (status, user) == ("C", self.claimed[version][run])
                     else:
                         assert (status, user) == ("N", None)
-        finally:
-            conn.close()
 
 
-ProductionMachine.TestCase.settings = settings(
+MACHINE_SETTINGS = settings(
     max_examples=100,
     stateful_step_count=25,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-TestProductionMachine = ProductionMachine.TestCase
+
+
+def test_production_machine(database_url: str) -> None:
+    """Each example starts from an empty database: a new file, or an emptied server schema."""
+    examples = iter(range(10**6))
+
+    def new_database() -> str:
+        n = next(examples)
+        if database_url.startswith("sqlite:"):
+            return database_url.replace("production.db", f"p{n}.db")
+        engine = create_engine(database_url.replace("postgresql:", "postgresql+psycopg:"))
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        engine.dispose()
+        return database_url
+
+    # A server round trip costs ten times a file's: fewer examples keep the suite's time.
+    chosen = (
+        MACHINE_SETTINGS
+        if database_url.startswith("sqlite:")
+        else settings(MACHINE_SETTINGS, max_examples=40)
+    )
+    run_state_machine_as_test(lambda: ProductionMachine(new_database), settings=chosen)

@@ -26,7 +26,6 @@ from alcapctl.store.schema import (
     production_table_current,
     schema_version,
 )
-from alcapctl.urls import mask_url
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -71,7 +70,7 @@ class Store:
 
     @property
     def location(self) -> str:
-        return str(self.db.path or mask_url(self.db.url))
+        return self.db.location
 
     def read(self, fn: Callable[[Connection], T]) -> T:
         return fn(self._bound) if self._bound is not None else self.db.read(fn)

@@ -1,5 +1,9 @@
 """Connections and transactions: BEGIN IMMEDIATE for writes, lock waits with backoff, exit 75.
 
+On PostgreSQL (``postgresql://``, see ``dialect``) the server waits for row locks itself up
+to ``lock_timeout``; a server that is down or drops the connection is waited for here the
+same way as a held lock, then reported as transient (exit 75).
+
 SQLite is opened without ever creating a file implicitly (``mode=rw``), in its rollback
 journal mode (WAL is unsafe on network file systems), with a short driver busy timeout;
 longer waits happen here so that the user is told who is waiting for what.  Every
@@ -24,9 +28,10 @@ from typing import TypeVar
 
 import structlog
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
-from alcapctl.errors import DatabaseError, LockTimeout
+from alcapctl.errors import DatabaseError, DatabaseUnavailable, LockTimeout
+from alcapctl.store.dialect import Fault, classify, display_url, postgresql_engine_args
 from alcapctl.store.schema import database_id, database_kind
 
 __all__ = ["Database", "sqlite_path"]
@@ -55,15 +60,6 @@ def sqlite_path(url: str) -> Path | None:
     return Path(urllib.parse.unquote(rest.split("?", 1)[0]))
 
 
-def _is_lock_error(exc: BaseException) -> bool:
-    text = str(getattr(exc, "orig", exc)).lower()
-    return (
-        "database is locked" in text
-        or "database is busy" in text
-        or "could not obtain lock" in text
-    )
-
-
 class _LockWaiter:
     """Backoff while another session holds the lock: says so once, gives up at the deadline."""
 
@@ -80,22 +76,27 @@ class _LockWaiter:
         """Seconds this transaction has spent waiting for the lock so far."""
         return 0.0 if self.first is None else time.monotonic() - self.first
 
-    def wait(self) -> None:
+    def wait(self, fault: Fault = Fault.LOCKED) -> None:
         db = self.db
         now = time.monotonic()
         if self.first is None:
             self.first = self.tried
         deadline = self.first + db.lock_budget
+        if now >= deadline and fault is Fault.UNREACHABLE:
+            raise DatabaseUnavailable(
+                f"{db.location}: the database server could not be reached for "
+                f"{db.lock_timeout:g} s; nothing was changed. Try again later."
+            )
         if now >= deadline:
             raise LockTimeout(
-                f"{db.path or db.url}: another session held the database lock "
+                f"{db.location}: another session held the database lock "
                 f"for more than {db.lock_timeout:g} s; nothing was changed. "
                 "Try again, or raise --lock-timeout."
             )
         if not db.waiting_said and now - self.first >= _SAY_WAITING_AFTER:
             log.warning(
                 "database locked by another session; waiting",
-                database=str(db.path or db.url),
+                database=db.location,
                 up_to_seconds=db.lock_timeout,
             )
             db.waiting_said = True
@@ -117,6 +118,11 @@ class Database:
         self._waiting_file = None if self.path is None else Path(f"{self.path}{_WAITING_SUFFIX}")
         self._id: str | None = None
         self._check_contents(create, fresh)
+
+    @property
+    def location(self) -> str:
+        """The file, or the URL with any password masked: what messages show."""
+        return str(self.path) if self.path is not None else display_url(self.url)
 
     @property
     def is_sqlite(self) -> bool:
@@ -175,7 +181,7 @@ class Database:
         kind, self._id = self.read(lambda conn: (database_kind(conn), database_id(conn)))
         if kind in _OURS or (create and kind == "empty" and (fresh or self.path is None)):
             return
-        where = self.path or self.url
+        where = self.location
         if create:
             raise DatabaseError(
                 f"{where}: holds other data, not an alcapctl or 2014 production database; "
@@ -193,14 +199,15 @@ class Database:
         if self._id is None:
             found = self.read(database_id)
             if found is None:
-                raise DatabaseError(f"{self.path or self.url}: has no database_id; run db init")
+                raise DatabaseError(f"{self.location}: has no database_id; run db init")
             self._id = found
         return self._id
 
     def _engine(self, create: bool) -> Engine:
         path = self.path
         if path is None:
-            return create_engine(self.url, future=True, pool_pre_ping=True)
+            url, args = postgresql_engine_args(self.url, self.lock_timeout)
+            return create_engine(url, future=True, **args)
         if sqlite3.sqlite_version_info < _MIN_SQLITE:
             raise DatabaseError(
                 f"SQLite {sqlite3.sqlite_version} is too old; alcapctl needs 3.35 or newer"
@@ -258,13 +265,13 @@ class Database:
                         raise
                     trans.commit()
                     return result
-            except OperationalError as exc:
-                if not _is_lock_error(exc):
-                    raise self._translate(exc) from None
-                self._announce_waiting()
-                waiter.wait()
             except DBAPIError as exc:
-                raise self._translate(exc) from None
+                fault = classify(exc)
+                if fault not in (Fault.LOCKED, Fault.UNREACHABLE):
+                    raise self._translate(exc, fault) from None
+                if fault is Fault.LOCKED:
+                    self._announce_waiting()
+                waiter.wait(fault)
 
     def _commit(self, conn: Connection, waiter: _LockWaiter) -> None:
         """COMMIT, waiting while readers hold the database; ``fn`` is never run twice.
@@ -282,23 +289,39 @@ class Database:
                 dbapi.commit()
                 return
             except sqlite3.OperationalError as exc:
-                if not _is_lock_error(exc):
+                if classify(exc) is not Fault.LOCKED:
                     raise
                 waiter.wait()
 
-    def _translate(self, exc: DBAPIError) -> Exception:
-        text = str(exc.orig)
+    def _translate(self, exc: DBAPIError, fault: Fault) -> Exception:
+        text = str(exc.orig).strip()
+        where = self.location
+        if fault is Fault.TIMED_OUT:
+            return LockTimeout(
+                f"{where}: the server waited more than {self.lock_timeout:g} s for another "
+                "session's lock; nothing was changed. Try again, or raise --lock-timeout."
+            )
+        if fault is Fault.NO_DATABASE:
+            return DatabaseError(
+                f"{where}: no such database on the server; alcapctl never creates one. "
+                "Ask for an empty database (createdb), then: alcapctl db init"
+            )
+        if fault is Fault.REFUSED_LOGIN:
+            return DatabaseError(
+                f"{where}: the server refused the login ({text.splitlines()[-1]}); "
+                "put the password in ~/.pgpass or $PGPASSWORD"
+            )
         if "not a database" in text or "file is encrypted" in text:
-            return DatabaseError(f"{self.path or self.url}: not an SQLite database ({text})")
+            return DatabaseError(f"{where}: not an SQLite database ({text})")
         if "malformed" in text:
             return DatabaseError(
-                f"{self.path or self.url}: the database file is damaged, cut short or "
+                f"{where}: the database file is damaged, cut short or "
                 f"corrupt ({text}); restore it from a backup (alcapctl backup-restore)"
             )
         if "unable to open" in text:
-            return DatabaseError(f"{self.path or self.url}: cannot open the database ({text})")
+            return DatabaseError(f"{where}: cannot open the database ({text})")
         if "readonly" in text or "read-only" in text:
-            return DatabaseError(f"{self.path or self.url}: the database is read-only ({text})")
+            return DatabaseError(f"{where}: the database is read-only ({text})")
         return exc
 
     def read(self, fn: Callable[[Connection], T]) -> T:

@@ -8,7 +8,6 @@ expects (``WHERE run=? AND status=?``) so two processes can never both win.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,6 +36,7 @@ from sqlalchemy.sql.elements import ClauseElement
 from alcapctl.clock import now_iso
 from alcapctl.config import OUTPUT_NAMES
 from alcapctl.states import ACTIVE, RunState, check_transition
+from alcapctl.store.dialect import insert_ignoring_duplicates
 from alcapctl.store.records import Failure, ProductionRecord, RunRecord
 from alcapctl.store.schema import blobs, datasets, failures, production_table
 
@@ -284,7 +284,8 @@ class RunTable:
     # -- changing ------------------------------------------------------------------------
 
     def claim(self, n: int, owner: Owner, only_datasets: Sequence[str] = ()) -> list[int]:
-        """Atomically move up to ``n`` runs from N to C for ``owner``, lowest runs first."""
+        """Atomically move up to ``n`` runs from N to C for ``owner``, lowest runs first:
+        one statement, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL."""
         if n <= 0:
             return []
         t = self.table
@@ -294,10 +295,17 @@ class RunTable:
             if only_datasets:
                 chosen = datasets.c.dataset.in_(bindparam("datasets", expanding=True))
                 candidates = candidates.where(t.c.run.in_(select(datasets.c.run).where(chosen)))
-            candidates = candidates.order_by(t.c.run).limit(bindparam("n"))
+            # PostgreSQL: rows another claimer is taking are passed over, not waited for
+            # (SQLite takes the database lock instead and renders no FOR UPDATE).
+            picked = (
+                candidates.order_by(t.c.run)
+                .limit(bindparam("n"))
+                .with_for_update(skip_locked=True)
+                .cte("candidates")  # evaluated once: a sub-select's LIMIT may be rescanned
+            )
             return (
                 update(t)
-                .where(t.c.status == RunState.NEW.value, t.c.run.in_(candidates.scalar_subquery()))
+                .where(t.c.status == RunState.NEW.value, t.c.run.in_(select(picked.c.run)))
                 .values(
                     status="C",
                     user=bindparam("c_user"),
@@ -503,9 +511,5 @@ class RunTable:
     def put_blob(self, content: str) -> str:
         """Store a large text once, keyed by its sha256; returns the key."""
         digest = hashlib.sha256(content.encode()).hexdigest()
-        # INSERT ... ON CONFLICT is dialect-specific; PostgreSQL's costs 17 ms to import.
-        dialect = "postgresql" if self.conn.dialect.name == "postgresql" else "sqlite"
-        dialect_insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
-        stmt = dialect_insert(blobs).values(sha256=digest, content=content)
-        self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["sha256"]))
+        insert_ignoring_duplicates(self.conn, blobs, "sha256", sha256=digest, content=content)
         return digest

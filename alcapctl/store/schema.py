@@ -18,7 +18,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Index,
-    Integer,
     MetaData,
     Table,
     Text,
@@ -26,10 +25,10 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.types import UserDefinedType
 
 from alcapctl.config import OUTPUT_NAMES
 from alcapctl.errors import DatabaseError
+from alcapctl.store.dialect import LegacyInteger, Timestamp, describe
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -51,21 +50,12 @@ _ID_KEY = "database_id"
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class Timestamp(UserDefinedType[str]):
-    """The legacy TIMESTAMP column: ISO text passed through untouched, as SQLite stores it."""
-
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "TIMESTAMP"
-
-
 metadata = MetaData()
 
 datasets = Table(
     "datasets",
     metadata,
-    Column("run", Integer),
+    Column("run", LegacyInteger),
     Column("dataset", Text),
     Column("quality", Text),
 )
@@ -74,11 +64,11 @@ productions = Table(
     "productions",
     metadata,
     Column("type", Text),
-    Column("version", Integer),
+    Column("version", LegacyInteger),
     Column("software", Text),
     Column("start", Timestamp()),
     Column("stop", Timestamp()),
-    Column("base", Integer),
+    Column("base", LegacyInteger),
     Column("selection", Text),  # added: JSON of the datasets and qualities it took
 )
 
@@ -100,13 +90,13 @@ failures = Table(
     "alcapctl_failures",
     metadata,
     Column("production", Text, nullable=False),
-    Column("run", Integer, nullable=False),
-    Column("attempt", Integer, nullable=False),
+    Column("run", LegacyInteger, nullable=False),
+    Column("attempt", LegacyInteger, nullable=False),
     Column("at", Timestamp(), nullable=False),
     Column("step", Text, nullable=False),
     Column("user", Text),
     Column("job_id", Text),
-    Column("exit_code", Integer),
+    Column("exit_code", LegacyInteger),
     Column("reason", Text),
     Index("ix_alcapctl_failures_production_run", "production", "run"),
 )
@@ -116,22 +106,22 @@ Index("ix_datasets_dataset", datasets.c.dataset, datasets.c.quality)
 
 # Legacy columns first, in their order, then alcapctl's; (name, type, server default).
 _LEGACY_RUN_COLUMNS: list[tuple[str, Any]] = [
-    ("run", Integer),
-    ("status", Text),
-    ("user", Text),
-    ("start", Timestamp),
-    ("stop", Timestamp),
+    ("run", LegacyInteger),
+    ("status", Text()),
+    ("user", Text()),
+    ("start", Timestamp()),
+    ("stop", Timestamp()),
 ]
 _ADDED_RUN_COLUMNS: list[tuple[str, Any, Any]] = [
-    ("host", Text, None),
-    ("claimed", Timestamp, None),
-    ("lease", Timestamp, None),
-    ("attempts", Integer, text("0")),
-    ("input", Text, None),
-    ("job_id", Text, None),
-    ("backend", Text, None),
-    ("error", Text, None),
-    ("modules_sha256", Text, None),
+    ("host", Text(), None),
+    ("claimed", Timestamp(), None),
+    ("lease", Timestamp(), None),
+    ("attempts", LegacyInteger, text("0")),
+    ("input", Text(), None),
+    ("job_id", Text(), None),
+    ("backend", Text(), None),
+    ("error", Text(), None),
+    ("modules_sha256", Text(), None),
 ]
 
 
@@ -143,10 +133,10 @@ def table_name(production_type: str, version: int) -> str:
 
 
 def _run_columns(production_type: str) -> list[Column[Any]]:
-    cols: list[Column[Any]] = [Column(n, t()) for n, t in _LEGACY_RUN_COLUMNS]
+    cols: list[Column[Any]] = [Column(n, t) for n, t in _LEGACY_RUN_COLUMNS]
     cols += [Column(name, Text) for name in OUTPUT_NAMES[production_type]]
     cols.append(Column("modules", Text))
-    cols += [Column(n, t(), server_default=d) for n, t, d in _ADDED_RUN_COLUMNS]
+    cols += [Column(n, t, server_default=d) for n, t, d in _ADDED_RUN_COLUMNS]
     return cols
 
 
@@ -232,10 +222,27 @@ def database_id(conn: Connection) -> str | None:
     return conn.execute(select(meta.c.value).where(meta.c.key == _ID_KEY)).scalar()
 
 
+_LEGACY_TABLE_RE = re.compile(rf"^(datasets|productions|({'|'.join(OUTPUT_NAMES)})_v[0-9]+)$")
+
+
+def _refuse_foreign_tables(conn: Connection) -> None:
+    """A database alcapctl has not set up may hold only the 2014 tables, or nothing."""
+    if inspect(conn).has_table(meta.name):
+        return
+    names = inspect(conn).get_table_names()
+    foreign = sorted(n for n in names if not _LEGACY_TABLE_RE.match(n) and n != "sqlite_sequence")
+    if foreign:
+        raise DatabaseError(
+            f"{describe(conn)}: the database holds tables that are neither alcapctl's "
+            f"nor the 2014 scripts' ({', '.join(foreign[:5])}); give alcapctl a database of its own"
+        )
+
+
 def migrate(conn: Connection) -> bool:
     """Bring the database to SCHEMA_VERSION in place; True if anything changed."""
     if schema_version(conn) >= SCHEMA_VERSION:
         return False
+    _refuse_foreign_tables(conn)
     insp = inspect(conn)
     for table in (datasets, productions):
         if insp.has_table(table.name):
