@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from alcapctl.store import SCHEMA_VERSION
 from tests.conftest import run_process, write_toml
 from tests.pgserver import PASSWORD, PgServer
 
@@ -29,7 +30,7 @@ def test_db_init_creates_the_legacy_schema_on_a_server(
     )
     assert columns.split()[:6] == ["type", "version", "software", "start", "stop", "base"]
     version = pg_server.psql(name, "SELECT value FROM alcapctl_meta WHERE key='schema_version'")
-    assert version.strip() == "1"
+    assert version.strip() == str(SCHEMA_VERSION)
 
 
 def test_wrong_password_is_exit_2_and_masked(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

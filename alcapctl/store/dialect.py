@@ -27,7 +27,6 @@ __all__ = [
     "LegacyInteger",
     "Timestamp",
     "classify",
-    "describe",
     "display_url",
     "insert_ignoring_duplicates",
     "is_postgresql",
@@ -79,14 +78,6 @@ def display_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return url.split("://", 1)[0] + "://***@" + url.rsplit("@", 1)[1]
-
-
-def describe(conn: Connection) -> str:
-    """The database behind a connection as messages name it: its file or masked URL."""
-    if conn.dialect.name == "sqlite":
-        return str(conn.exec_driver_sql("PRAGMA database_list").fetchone()[2])  # type: ignore[index]
-    url = conn.engine.url.set(drivername=conn.dialect.name)
-    return url.render_as_string(hide_password=True)
 
 
 def postgresql_engine_args(url: str, lock_timeout: float) -> tuple[URL, dict[str, Any]]:

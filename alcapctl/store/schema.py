@@ -28,7 +28,7 @@ from sqlalchemy import (
 
 from alcapctl.config import OUTPUT_NAMES
 from alcapctl.errors import DatabaseError
-from alcapctl.store.dialect import LegacyInteger, Timestamp, describe
+from alcapctl.store.dialect import LegacyInteger, Timestamp
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -205,14 +205,27 @@ def schema_version(conn: Connection) -> int:
     return int(value or 0)
 
 
+_LEGACY_TABLE_RE = re.compile(rf"^(datasets|productions|({'|'.join(OUTPUT_NAMES)})_v[0-9]+)$")
+
+
 def database_kind(conn: Connection) -> str:
-    """``alcapctl``, ``legacy`` (the 2014 scripts' tables), ``empty`` (no table) or ``foreign``."""
-    names = set(inspect(conn).get_table_names())
+    """``alcapctl``, ``legacy`` (only the 2014 scripts' tables), ``empty`` (no table) or
+    ``foreign``."""
+    names = set(inspect(conn).get_table_names()) - {"sqlite_sequence"}
     if meta.name in names:
         return "alcapctl"
-    if {datasets.name, productions.name} <= names:
-        return "legacy"
-    return "foreign" if names else "empty"
+    if not names:
+        return "empty"
+    return "foreign" if foreign_tables(conn) else "legacy"
+
+
+def foreign_tables(conn: Connection) -> list[str]:
+    """Tables that are neither alcapctl's nor the 2014 scripts' (none once alcapctl has
+    set the database up)."""
+    names = inspect(conn).get_table_names()
+    if meta.name in names:
+        return []
+    return sorted(n for n in names if not _LEGACY_TABLE_RE.match(n) and n != "sqlite_sequence")
 
 
 def database_id(conn: Connection) -> str | None:
@@ -222,27 +235,10 @@ def database_id(conn: Connection) -> str | None:
     return conn.execute(select(meta.c.value).where(meta.c.key == _ID_KEY)).scalar()
 
 
-_LEGACY_TABLE_RE = re.compile(rf"^(datasets|productions|({'|'.join(OUTPUT_NAMES)})_v[0-9]+)$")
-
-
-def _refuse_foreign_tables(conn: Connection) -> None:
-    """A database alcapctl has not set up may hold only the 2014 tables, or nothing."""
-    if inspect(conn).has_table(meta.name):
-        return
-    names = inspect(conn).get_table_names()
-    foreign = sorted(n for n in names if not _LEGACY_TABLE_RE.match(n) and n != "sqlite_sequence")
-    if foreign:
-        raise DatabaseError(
-            f"{describe(conn)}: the database holds tables that are neither alcapctl's "
-            f"nor the 2014 scripts' ({', '.join(foreign[:5])}); give alcapctl a database of its own"
-        )
-
-
 def migrate(conn: Connection) -> bool:
     """Bring the database to SCHEMA_VERSION in place; True if anything changed."""
     if schema_version(conn) >= SCHEMA_VERSION:
         return False
-    _refuse_foreign_tables(conn)
     insp = inspect(conn)
     for table in (datasets, productions):
         if insp.has_table(table.name):
