@@ -109,10 +109,18 @@ def clean_up(ctx: StepContext, runs: list[RunRecord]) -> list[str]:
     for run in runs:
         if run.user != ctx.settings.user:
             continue
-        paths = [run.input] if run.input else []
+        staged = run.input or _unrecorded_input(ctx, run)
+        paths = [staged] if staged else []
         paths += [str(p) for p in ctx.output_paths(run.run).values()]
         for path in paths:
-            inside = ctx.staging_dir if path == run.input else None
+            inside = ctx.staging_dir if path == staged else None
             if remove_quietly(path, inside=inside):
                 removed.append(path)
     return removed
+
+
+def _unrecorded_input(ctx: StepContext, run: RunRecord) -> str | None:
+    """Where a fetch interrupted before its run became S left the raw input, if anywhere."""
+    if ctx.record.type != "alcapana":
+        return None
+    return str(ctx.staging_dir / input_name(ctx, run.run))

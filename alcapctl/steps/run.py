@@ -9,6 +9,7 @@ unexpected error abort this user's part of the production (the legacy behaviour)
 from __future__ import annotations
 
 import functools
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +19,9 @@ import structlog
 
 from alcapctl.archive import Progress
 from alcapctl.batch.base import Backend
-from alcapctl.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
-from alcapctl.signals import sigterm_as_interrupt
+from alcapctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL
+from alcapctl.faults import Kind, backoff_delay, classify
+from alcapctl.signals import Interrupted, signals_as_interrupt
 from alcapctl.states import ACTIVE, RunState
 from alcapctl.steps.abort import AbortResult, abort
 from alcapctl.steps.claim import claim
@@ -52,6 +54,7 @@ class CycleResult:
     in_flight: int = 0  # this user's jobs left running
     open_runs: bool = True  # some selected run is not yet F or X, anyone's
     space_percent: float | None = None  # of the data file system, when staging looked
+    fault: str | None = None  # a transient fault a step met and survived (nothing changed)
     cycles: int = 1
 
     def then(self, later: CycleResult) -> CycleResult:
@@ -68,6 +71,7 @@ class CycleResult:
             space_percent=self.space_percent
             if later.space_percent is None
             else later.space_percent,
+            fault=later.fault or self.fault,
             cycles=self.cycles + later.cycles,
         )
 
@@ -80,13 +84,20 @@ class RunSummary:
     totals: dict[RunState, int] = field(default_factory=dict)
     failed_runs: list[int] = field(default_factory=list)
     interrupted: str | None = None
+    signal_exit: int | None = None  # 128 + the signal that ended the loop
     aborted: AbortResult | None = None
     completed: bool = False  # ran until every selected run was F or X
+    fault: str | None = None  # the last transient fault met (one cycle: it blocked progress)
+    closed: bool = False  # this call set the production's stop: every run is F
 
     @property
     def exit_code(self) -> int:
+        if self.signal_exit is not None:
+            return self.signal_exit
         if self.interrupted:
-            return EXIT_INTERRUPTED
+            return EXIT_FAILURE
+        if not self.completed and self.fault:
+            return EXIT_TEMPFAIL
         return EXIT_FAILURE if self.completed and self.failed_runs else EXIT_OK
 
 
@@ -127,6 +138,7 @@ class _Cycle:
         running = settled.running
         submitted = submit(ctx, backend, report=say, running=running).submitted
         running += len(submitted)
+        result.fault = settled.result.poll_error
         reaped = settled.record(report=say)
         if RunState.CLAIMED.value in reaped.failed.values():
             self.claimed_waiting = True
@@ -141,6 +153,7 @@ class _Cycle:
             staged = stage(ctx, report=say, progress=self.progress)
             result.staged = len(staged.staged)
             result.space_percent = staged.space_percent
+            result.fault = staged.unavailable or result.fault
             self.claimed_waiting = staged.left > 0
         if (result.staged or result.failed) and running < ctx.limits.nproc:  # new S runs
             more = submit(ctx, backend, report=say, running=running).submitted
@@ -219,16 +232,33 @@ def run_production(
     cycle = _Cycle(ctx, backend, only_datasets, say, progress, instant)
     last_lease = last_release = time.monotonic()
     upkeep = min(60.0, ctx.limits.lease / 4)  # seconds between lease renewals and releases
+    faults_in_row = 0
     try:
-        with sigterm_as_interrupt():
+        with signals_as_interrupt():
             while True:
                 release = summary.cycles == 0 or time.monotonic() - last_release > upkeep
                 if release:
                     last_release = time.monotonic()
-                if instant:
-                    result = ctx.store.one_transaction(functools.partial(cycle.batch, release))
+                try:
+                    if instant:
+                        result = ctx.store.one_transaction(functools.partial(cycle.batch, release))
+                    else:
+                        result = cycle(release)
+                except Exception as exc:
+                    if classify(exc) is not Kind.TRANSIENT:
+                        raise
+                    result = CycleResult(fault=str(exc))
+                if result.fault:
+                    faults_in_row += 1
+                    summary.fault = result.fault
+                    delay = backoff_delay(faults_in_row, pause)
+                    log.warning(
+                        "transient fault: no run changed, no attempt counted; trying again",
+                        fault=result.fault,
+                        retry_in_seconds=delay,
+                    )
                 else:
-                    result = cycle(release)
+                    faults_in_row, delay = 0, 0.0
                 summary.cycles += result.cycles
                 summary.finished += result.finished
                 summary.failed += result.failed
@@ -241,12 +271,17 @@ def run_production(
                     last_lease = time.monotonic()
                 if instant and ctx.store.someone_waiting():
                     time.sleep(_YIELD)  # back-to-back transactions would starve the waiter
-                # Every step ran: only an ended job can bring new work before the pause is
-                # over, and the local backend's wait returns the moment one does.
-                backend.wait(pause or _IDLE_WAIT)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM
-        log.warning("interrupted", production=ctx.record.name)
-        summary.interrupted = "interrupted"
+                if delay:
+                    time.sleep(delay)  # jobs keep running; nothing waits on this process
+                else:
+                    # Every step ran: only an ended job can bring new work before the pause
+                    # is over, and the local backend's wait returns the moment one does.
+                    backend.wait(pause or _IDLE_WAIT)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        log.warning("interrupted", production=ctx.record.name, signal=signal.Signals(signum).name)
+        summary.interrupted = signal.Signals(signum).name
+        summary.signal_exit = 128 + signum
         summary.aborted = _stop(ctx, backend, keep_jobs, say)
     except Exception as exc:  # the legacy "uncaught exception. Aborting..."
         log.error("uncaught exception; aborting", error=str(exc))
@@ -254,7 +289,7 @@ def run_production(
         summary.aborted = _stop(ctx, backend, keep_jobs, say)
         raise
     summary.completed = not once
-    _finish(ctx, summary, only_datasets)
+    _finish(ctx, summary, only_datasets, say)
     return summary
 
 
@@ -264,10 +299,16 @@ def _stop(
     if keep_jobs:
         say("Stopping; jobs keep running (--keep-jobs): reap them later")
         return None
-    return abort(ctx, backend, report=say)
+    with ctx.store.patient():  # the abort waits for the lock as long as it takes
+        return abort(ctx, backend, report=say)
 
 
-def _finish(ctx: StepContext, summary: RunSummary, only_datasets: Sequence[str]) -> None:
+def _finish(
+    ctx: StepContext,
+    summary: RunSummary,
+    only_datasets: Sequence[str],
+    say: Callable[[str], None],
+) -> None:
     def read(runs: RunTable) -> tuple[dict[RunState, int], list[int]]:
         failed = runs.select(states=(RunState.FAILED,))
         if only_datasets:
@@ -276,5 +317,6 @@ def _finish(ctx: StepContext, summary: RunSummary, only_datasets: Sequence[str])
         return runs.state_counts(), [r.run for r in failed]
 
     summary.totals, summary.failed_runs = ctx.store.runs(ctx.record, read, write=False)
-    if not summary.interrupted:
-        ctx.store.close_if_done(ctx.record)
+    if not summary.interrupted and ctx.store.close_if_done(ctx.record):
+        summary.closed = True
+        say(f"INFO: Finishing production {ctx.record.name}")
