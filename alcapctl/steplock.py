@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["StepBusy", "step_lock"]
+__all__ = ["StepBusy", "holder", "step_lock"]
 
 
 class StepBusy(Exception):
     """Another alcapctl process of this user already works on this production here."""
+
+
+def _holder() -> str:
+    """Who holds the lock, for the message of the process that finds it taken."""
+    command = " ".join(["alcapctl", *sys.argv[1:]])
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return f"pid {os.getpid()} on {socket.gethostname()}, since {started}: {command}\n"
+
+
+def holder(path: Path) -> str:
+    """What the lock file says of its holder ("unknown" when it cannot be read)."""
+    try:
+        return path.read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 @contextmanager
@@ -31,7 +49,7 @@ def step_lock(workdir: Path, user: str) -> Iterator[Path]:
         except BlockingIOError:
             raise StepBusy(str(path)) from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, _holder().encode())
         yield path
     finally:
         os.close(fd)

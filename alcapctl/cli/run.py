@@ -116,7 +116,7 @@ def abort(app: AppContext, runs: tuple[int, ...], user: str | None, as_json: boo
     from alcapctl.batch import get_backend
     from alcapctl.steps.abort import abort as abort_runs
 
-    ctx = app.step_context()
+    ctx = app.locked_step()
     backend = get_backend(ctx.settings.backend, ctx.workdir)
     result = abort_runs(
         ctx, backend, runs=runs or None, user=user, report=None if as_json else click.echo
@@ -155,7 +155,7 @@ def recover(app: AppContext, lease: float | None, as_json: bool) -> None:
     """
     from alcapctl.steps.recover import recover as recover_runs
 
-    ctx = app.step_context()
+    ctx = app.locked_step()
     released = recover_runs(ctx, lease)
     if as_json:
         emit_json({"production": ctx.record.name, "released": [r.run for r in released]})

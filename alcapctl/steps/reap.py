@@ -265,6 +265,8 @@ class Settled:
                 new = _fail(ctx, runs, outcome, problem)
                 if new is not None:
                     result.failed[run.run] = new.value
+                if new is RunState.FAILED:  # X: its raw input no longer counts against spacelim
+                    delete.extend(_staged_input(ctx, run))
             return self.close and result.running == 0 and close_if_done(runs.conn, ctx.record)
 
         result.closed = ctx.store.runs(ctx.record, write, write=True)
