@@ -41,9 +41,11 @@ def run(
     """Run a production: reap, claim, stage and submit every PAUSE seconds until done.
 
     Ends when every selected run is F or X: exit 0, or 1 if any run failed for good.
-    Ctrl-C (or SIGTERM, or an unexpected error) cancels this user's jobs of the
-    production, returns its unfinished runs to N and deletes staged and partial files,
-    as the 2014 script did; finished runs are never touched.
+    A transient fault (scheduler, archive, database lock, disk full) changes no run: the
+    loop backs off and goes on; with --once it exits 75.  Ctrl-C, SIGTERM, SIGHUP or an
+    unexpected error cancels this user's jobs of the production, returns its unfinished
+    runs to N and deletes staged and partial files, as the 2014 script did (exit 130,
+    143, 129, or 1); finished runs are never touched.
 
     \b
     Examples:
