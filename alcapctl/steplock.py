@@ -1,4 +1,8 @@
-"""Per-production, per-user step locks (flock) so overlapping cron invocations skip quietly."""
+"""Per-production, per-user step locks (flock) so overlapping cron invocations skip quietly.
+
+The lock file names its holder; a stop request file beside it (``alcapctl stop``) asks the
+holding run loop to end.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["StepBusy", "holder", "step_lock"]
+__all__ = ["StepBusy", "holder", "request_stop", "step_lock", "take_stop_request"]
 
 
 class StepBusy(Exception):
@@ -33,6 +37,37 @@ def holder(path: Path) -> str:
         return "unknown"
 
 
+def _lock_path(workdir: Path, user: str) -> Path:
+    return workdir.parent / f"{workdir.name}.{user}.lock"
+
+
+def _stop_path(workdir: Path, user: str) -> Path:
+    return workdir.parent / f"{workdir.name}.{user}.stop"
+
+
+def request_stop(workdir: Path, user: str, *, abort: bool) -> str | None:
+    """Ask this user's process holding the step lock to end its loop; its holder, or None
+    (and nothing written) when no process holds the lock."""
+    try:
+        with step_lock(workdir, user):
+            return None
+    except StepBusy as busy:
+        _stop_path(workdir, user).write_text("abort\n" if abort else "keep\n")
+        return holder(Path(str(busy)))
+
+
+def take_stop_request(workdir: Path, user: str) -> str | None:
+    """ "abort" or "keep" if a stop was asked for since the last look (the request is
+    consumed), else None: one stat per call."""
+    path = _stop_path(workdir, user)
+    try:
+        what = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    path.unlink(missing_ok=True)
+    return "abort" if what == "abort" else "keep"
+
+
 @contextmanager
 def step_lock(workdir: Path, user: str) -> Iterator[Path]:
     """Hold ``<workdir>.<user>.lock`` exclusively, or raise StepBusy at once.
@@ -40,7 +75,7 @@ def step_lock(workdir: Path, user: str) -> Iterator[Path]:
     The lock file sits next to the production's work directory; flock is released by
     the kernel when the process dies, so a killed cron job never leaves it stale.
     """
-    path = workdir.parent / f"{workdir.name}.{user}.lock"
+    path = _lock_path(workdir, user)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -190,3 +190,30 @@ def test_every_state_changing_command_takes_the_step_lock(
         os.close(fd)
     assert done.returncode == 0, done.stderr
     assert _table(tmp_path) == before  # skipped: nothing changed
+
+
+@pytest.mark.parametrize("abort", [False, True])
+def test_stop_ends_the_loop_from_elsewhere(
+    tmp_path: Path, make_production: Callable[..., Path], abort: bool
+) -> None:
+    modes = dict.fromkeys(GOLD_RUNS, "slow")
+    prod = _production(tmp_path, make_production, _file_archive(tmp_path, modes))
+    _init(prod)
+    assert run_process("stop", prod).returncode == 1  # no loop: nothing asked
+    proc = subprocess.Popen(
+        [*ALCAPCTL, "run", str(prod)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _wait_for(lambda: "R" in {s for s, _, _ in _rows(tmp_path).values()})
+        asked = run_process("stop", prod, *(["--abort"] if abort else []))
+        assert asked.returncode == 0, asked.stderr
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    states = {status for status, _, _ in _rows(tmp_path).values()}
+    if abort:
+        assert states == {"N"}
+    else:
+        assert "R" in states  # its jobs keep running for a later reap
+        assert run_process("abort", prod).returncode == 0

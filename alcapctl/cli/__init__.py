@@ -31,6 +31,7 @@ _COMMANDS = {
     "run": "run:run",
     "abort": "run:abort",
     "recover": "run:recover",
+    "stop": "run:stop",
     "backup-dump": "backup:backup_dump",
     "backup-restore": "backup:backup_restore",
     "stage": "stage:stage",

@@ -166,3 +166,30 @@ def recover(app: AppContext, lease: float | None, as_json: bool) -> None:
         click.echo(f"Released run: {run.run} (held by {run.user}@{run.host})")
     if not released:
         click.echo("No stale claims")
+
+
+@click.command()
+@production_argument
+@click.option(
+    "--abort", "full_abort", is_flag=True, help="Make it abort (as Ctrl-C) instead of leaving jobs."
+)
+@store_options
+def stop(app: AppContext, full_abort: bool) -> None:
+    """Ask your running `run` of a production to end its loop within one cycle.
+
+    Its jobs keep running for a later reap or run (as --keep-jobs); with --abort it does
+    the full abort instead.  Exits 1 if no alcapctl of yours works on the production here.
+
+    \b
+    Examples:
+      alcapctl stop productions/rootana_v8.toml
+      alcapctl stop productions/rootana_v8.toml --abort
+    """
+    from alcapctl.steplock import request_stop
+
+    ctx = app.step_context()
+    holder = request_stop(ctx.workdir, ctx.settings.user, abort=full_abort)
+    if holder is None:
+        click.echo(f"No alcapctl of yours is working on {ctx.record.name} here", err=True)
+        raise click.exceptions.Exit(1)
+    click.echo(f"Asked to {'abort' if full_abort else 'stop'}: {holder}")

@@ -23,6 +23,7 @@ from alcapctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL
 from alcapctl.faults import Kind, backoff_delay, classify
 from alcapctl.signals import Interrupted, signals_as_interrupt
 from alcapctl.states import ACTIVE, RunState
+from alcapctl.steplock import take_stop_request
 from alcapctl.steps.abort import AbortResult, abort
 from alcapctl.steps.claim import claim
 from alcapctl.steps.context import StepContext
@@ -89,6 +90,7 @@ class RunSummary:
     completed: bool = False  # ran until every selected run was F or X
     fault: str | None = None  # the last transient fault met (one cycle: it blocked progress)
     closed: bool = False  # this call set the production's stop: every run is F
+    stopped: str | None = None  # "keep" or "abort": alcapctl stop ended the loop
 
     @property
     def exit_code(self) -> int:
@@ -233,6 +235,7 @@ def run_production(
     last_lease = last_release = time.monotonic()
     upkeep = min(60.0, ctx.limits.lease / 4)  # seconds between lease renewals and releases
     faults_in_row = 0
+    take_stop_request(ctx.workdir, ctx.settings.user)  # one asked of an earlier loop
     try:
         with signals_as_interrupt():
             while True:
@@ -265,6 +268,12 @@ def run_production(
                 if observer:
                     observer.cycle(ctx, result)
                 if once or not result.open_runs:
+                    break
+                request = take_stop_request(ctx.workdir, ctx.settings.user)
+                if request is not None:
+                    summary.stopped = request
+                    say(f"Stopping on request ({request}): alcapctl stop")
+                    summary.aborted = _stop(ctx, backend, request == "keep", say)
                     break
                 if time.monotonic() - last_lease > upkeep:
                     ctx.store.runs(ctx.record, lambda t: t.renew_lease(ctx.owner), write=True)
