@@ -217,3 +217,33 @@ def test_stop_ends_the_loop_from_elsewhere(
     else:
         assert "R" in states  # its jobs keep running for a later reap
         assert run_process("abort", prod).returncode == 0
+
+
+def test_scheduler_down_at_submit_keeps_staged_runs(
+    tmp_path: Path, make_production: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes import FakeScheduler
+
+    fake = FakeScheduler(tmp_path / "fake", monkeypatch)
+    prod = _production(tmp_path, make_production, _file_archive(tmp_path))
+    site = tmp_path / "site-run.toml"
+    site.write_text(site.read_text().replace('"local"', '"slurm"'))
+    _init(prod)
+    fake.answer("sbatch", stderr="Unable to contact slurm controller", exit=1)
+    done = run_process("run", prod, "--once")
+    assert done.returncode == 75, done.stderr
+    rows = _rows(tmp_path)
+    staged = [run for run, (status, _, _) in rows.items() if status == "S"]
+    assert staged and set(_attempts(tmp_path).values()) == {0}
+    assert all(
+        (tmp_path / "data" / "raw" / "alcapana_v1" / f"run{r:05d}.mid").exists() for r in staged
+    )
+    state = fake.load()
+    del state["answers"]["sbatch"]
+    fake.save(state)
+    done = run_process("run", prod, "--once")
+    assert done.returncode == 0, done.stderr
+    rows = _rows(tmp_path)
+    assert all(rows[run][0] == "R" for run in staged)
+    names = [job["name"] for job in fake.load()["jobs"].values()]
+    assert len(names) == len(set(names))  # one job per run
