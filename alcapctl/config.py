@@ -108,6 +108,7 @@ class Limits(_Strict):
     lease: float = Field(3600, gt=0, description="seconds before an idle claim is stale")
     transfers: int = Field(2, ge=1, description="parallel input transfers")
     grace: float = Field(120, ge=0, description="seconds before a job gone without exit is lost")
+    breaker: int = Field(10, ge=1, description="failed attempts in a row with one reason: stop")
 
 
 class Resources(_Strict):

@@ -247,3 +247,19 @@ def test_scheduler_down_at_submit_keeps_staged_runs(
     assert all(rows[run][0] == "R" for run in staged)
     names = [job["name"] for job in fake.load()["jobs"].values()]
     assert len(names) == len(set(names))  # one job per run
+
+
+def test_breaker_stops_new_work_after_failures_alike(
+    tmp_path: Path, make_production: Callable[..., Path]
+) -> None:
+    url = _file_archive(tmp_path, dict.fromkeys(GOLD_RUNS, "fail"))
+    prod = _production(tmp_path, make_production, url, nproc=1, max_attempts=3, breaker=2)
+    _init(prod)
+    done = run_process("run", prod)
+    assert done.returncode == 1, done.stderr
+    attempts = _attempts(tmp_path)
+    assert 2 <= sum(attempts.values()) < len(GOLD_RUNS)  # far from runs x max_attempts
+    rows = _rows(tmp_path)
+    assert "R" not in {status for status, _, _ in rows.values()}  # running jobs reaped
+    assert sum(_ran(tmp_path).values()) == sum(attempts.values())
+    assert list(attempts.values()).count(0) >= len(GOLD_RUNS) // 2  # untried runs untouched

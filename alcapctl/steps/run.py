@@ -56,6 +56,7 @@ class CycleResult:
     open_runs: bool = True  # some selected run is not yet F or X, anyone's
     space_percent: float | None = None  # of the data file system, when staging looked
     fault: str | None = None  # a transient fault a step met and survived (nothing changed)
+    reasons: list[str] = field(default_factory=list)  # gists of the failed attempts, in order
     cycles: int = 1
 
     def then(self, later: CycleResult) -> CycleResult:
@@ -73,6 +74,7 @@ class CycleResult:
             if later.space_percent is None
             else later.space_percent,
             fault=later.fault or self.fault,
+            reasons=self.reasons + later.reasons,
             cycles=self.cycles + later.cycles,
         )
 
@@ -91,12 +93,13 @@ class RunSummary:
     fault: str | None = None  # the last transient fault met (one cycle: it blocked progress)
     closed: bool = False  # this call set the production's stop: every run is F
     stopped: str | None = None  # "keep" or "abort": alcapctl stop ended the loop
+    tripped: str | None = None  # the reason the breaker stopped new work for
 
     @property
     def exit_code(self) -> int:
         if self.signal_exit is not None:
             return self.signal_exit
-        if self.interrupted:
+        if self.interrupted or self.tripped:
             return EXIT_FAILURE
         if not self.completed and self.fault:
             return EXIT_TEMPFAIL
@@ -125,6 +128,7 @@ class _Cycle:
     # failed for want of their input); a cycle that finds nothing to do looks anyway, for
     # those a hand-run reap made.  Staging is skipped, a query saved, while there are none.
     claimed_waiting: bool = True
+    tripped: bool = False  # the breaker stopped new work: jobs are only reaped
 
     def __call__(self, release: bool) -> CycleResult:
         """Jobs first: the ended ones are found, their slots refilled from the staged runs,
@@ -138,15 +142,22 @@ class _Cycle:
         result = CycleResult()
         settled = settle(ctx, backend, close=False)
         running = settled.running
-        submitted = submit(ctx, backend, report=say, running=running).submitted
+        submitted = (
+            {} if self.tripped else submit(ctx, backend, report=say, running=running).submitted
+        )
         running += len(submitted)
         result.fault = settled.result.poll_error
         reaped = settled.record(report=say)
+        result.reasons = list(reaped.reasons.values())
         if RunState.CLAIMED.value in reaped.failed.values():
             self.claimed_waiting = True
         result.finished = len(reaped.finished)
         result.failed = len(reaped.failed)
         result.reaped = result.finished + result.failed
+        if self.tripped:
+            result.in_flight = running
+            result.open_runs = running > 0
+            return result
         claimed, _ = claim(ctx, None, only_datasets, release=release, when_short=self.instant)
         for run in claimed:
             say(f"Claimed run: {run}")
@@ -235,6 +246,7 @@ def run_production(
     last_lease = last_release = time.monotonic()
     upkeep = min(60.0, ctx.limits.lease / 4)  # seconds between lease renewals and releases
     faults_in_row = 0
+    breaker = _Breaker(ctx.limits.breaker)
     take_stop_request(ctx.workdir, ctx.settings.user)  # one asked of an earlier loop
     try:
         with signals_as_interrupt():
@@ -263,6 +275,14 @@ def run_production(
                 else:
                     faults_in_row, delay = 0, 0.0
                 summary.cycles += result.cycles
+                streak = breaker.note(result.reasons, result.finished)
+                if streak and not cycle.tripped:
+                    cycle.tripped = True
+                    summary.tripped = streak
+                    say(
+                        f"Breaker: {ctx.limits.breaker} failed attempts in a row ({streak}); "
+                        "no new work taken, running jobs reaped to the end"
+                    )
                 summary.finished += result.finished
                 summary.failed += result.failed
                 if observer:
@@ -300,6 +320,24 @@ def run_production(
     summary.completed = not once
     _finish(ctx, summary, only_datasets, say)
     return summary
+
+
+@dataclass
+class _Breaker:
+    """Counts failed attempts in a row that share one reason; a success breaks the row."""
+
+    limit: int
+    reason: str | None = None
+    streak: int = 0
+
+    def note(self, reasons: list[str], successes: int) -> str | None:
+        """The shared reason once ``limit`` attempts in a row failed with it, else None."""
+        if successes:
+            self.reason, self.streak = None, 0
+        for reason in reasons:
+            self.streak = self.streak + 1 if reason == self.reason else 1
+            self.reason = reason
+        return self.reason if self.streak >= self.limit else None
 
 
 def _stop(
