@@ -148,6 +148,7 @@ class Limits(_Strict):
     transfers: int = _count(1, 100, "parallel input transfers", 2)
     grace: float = _seconds("seconds before a job gone without exit is lost", 120)
     array: int = _count(0, 1_000_000, "jobs in one array at most; 0: no arrays", 1000)
+    breaker: int = _count(1, 100_000, "failed attempts in a row with one reason: stop", 10)
 
 
 class Resources(_Strict):

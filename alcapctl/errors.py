@@ -7,6 +7,8 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_TEMPFAIL = 75  # EX_TEMPFAIL from sysexits.h: try again later
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+EXIT_HANGUP = 129  # 128 + SIGHUP: the terminal or ssh session went away
+EXIT_TERMINATED = 143  # 128 + SIGTERM: kill, systemd, a scheduler
 
 
 class AlcapError(Exception):

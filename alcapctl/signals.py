@@ -1,4 +1,8 @@
-"""Signal handling for the run loop: SIGTERM behaves like Ctrl-C, and abort cannot be cut."""
+"""Signals: SIGINT, SIGTERM and SIGHUP end the run loop as one exception; abort cannot be cut.
+
+Each signal keeps its own exit code (128 + its number), so a shell or cron sees which one
+it was: Ctrl-C 130, SIGHUP (an ssh session that dropped) 129, SIGTERM 143.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,22 @@ from types import FrameType
 
 import structlog
 
-__all__ = ["deferred_signals", "sigterm_as_interrupt"]
+__all__ = ["Interrupted", "deferred_signals", "signals_as_interrupt"]
 
 log = structlog.get_logger("alcapctl.signals")
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal asked the process to end; ``exit_code`` is 128 + its number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
 
 def _in_main_thread() -> bool:
@@ -21,25 +37,26 @@ def _in_main_thread() -> bool:
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    raise Interrupted(signum)
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM (a scheduler, systemd, kill) raises KeyboardInterrupt."""
+def signals_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGINT, SIGTERM and SIGHUP raise ``Interrupted``."""
     if not _in_main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in _SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager
 def deferred_signals() -> Iterator[list[int]]:
-    """Within the block, Ctrl-C and SIGTERM are noted, not obeyed: an abort runs to its end."""
+    """Within the block, the three signals are noted, not obeyed: an abort runs to its end."""
     received: list[int] = []
     if not _in_main_thread():
         yield received

@@ -134,7 +134,7 @@ def test_failed_attempts_then_x(
     if mode == "fail":
         assert "boom: bad calibration" in (record.error or "")
         assert [f.exit_code for f in failures] == [3, 3]
-    assert Path(record.input or "").exists()  # kept for a retry
+    assert not Path(record.input or "").exists()  # X: its raw input no longer takes space
 
 
 def test_missing_input_goes_back_to_claimed(ctx: StepContext, backend: CountingBackend) -> None:

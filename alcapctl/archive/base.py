@@ -88,6 +88,7 @@ def replace_part(part: Path, dest: Path, expected: int | None) -> Path:
         part.unlink(missing_ok=True)
         raise FetchError(f"{dest.name}: got {size} bytes, the archive has {expected}")
     os.replace(part, dest)
+    part.unlink(missing_ok=True)  # a rename onto another link of one inode does nothing
     return dest
 
 

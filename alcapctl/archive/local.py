@@ -12,11 +12,20 @@ import os
 import urllib.parse
 from pathlib import Path
 
-from alcapctl.archive.base import Archive, FetchError, Progress, part_path, pump, replace_part
+from alcapctl.archive.base import (
+    Archive,
+    ArchiveUnavailable,
+    FetchError,
+    Progress,
+    part_path,
+    pump,
+    replace_part,
+)
 from alcapctl.errors import UsageError
 
 __all__ = ["LocalArchive"]
 
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EIO}
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
@@ -36,14 +45,21 @@ class LocalArchive(Archive):
         try:
             _link(source, part)
         except FileNotFoundError:
-            raise FetchError(f"{name}: not in the archive {self.directory}") from None
+            raise self._missing(name) from None
         except OSError as exc:
             if exc.errno not in _NO_LINK:
                 raise FetchError(f"{name}: cannot link from {self.directory}: {exc}") from None
         else:
             os.replace(part, dest)
+            part.unlink(missing_ok=True)  # a rename onto another link of one inode does nothing
             return dest
         return self._copy(source, part, dest, progress)
+
+    def _missing(self, name: str) -> FetchError:
+        """A missing input, or a whole archive missing (not mounted here, a typo)."""
+        if not self.directory.is_dir():
+            return ArchiveUnavailable(f"{self.url}: no such directory {self.directory}")
+        return FetchError(f"{name}: not in the archive {self.directory}")
 
     def _copy(self, source: Path, part: Path, dest: Path, progress: Progress | None) -> Path:
         name = source.name
@@ -58,9 +74,11 @@ class LocalArchive(Archive):
                     if progress is not None:
                         progress.finish(name)
         except FileNotFoundError:
-            raise FetchError(f"{name}: not in the archive {self.directory}") from None
+            raise self._missing(name) from None
         except OSError as exc:
             part.unlink(missing_ok=True)
+            if exc.errno in _NO_SPACE:  # the staging disk, not the run: a transient fault
+                raise
             raise FetchError(f"{name}: copy from {self.directory} failed: {exc}") from None
         except BaseException:  # interrupted or cancelled: no partial file stays
             part.unlink(missing_ok=True)

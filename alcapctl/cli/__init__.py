@@ -8,6 +8,8 @@ errors become exit codes here, in one place.
 from __future__ import annotations
 
 import gc
+import sys
+import traceback
 from importlib import import_module
 from typing import Any
 
@@ -29,6 +31,7 @@ _COMMANDS = {
     "run": "run:run",
     "abort": "run:abort",
     "recover": "run:recover",
+    "stop": "run:stop",
     "backup-dump": "backup:backup_dump",
     "backup-restore": "backup:backup_restore",
     "stage": "stage:stage",
@@ -67,8 +70,9 @@ class LazyGroup(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except Exception as exc:  # a bug: keep the traceback, but say what failed first
+        except Exception as exc:  # a bug: say what failed, then show the traceback
             _say_error(f"unexpected {type(exc).__name__}: {exc}")
+            traceback.print_exception(exc, file=sys.stderr)
             raise SystemExit(EXIT_FAILURE) from exc
 
 

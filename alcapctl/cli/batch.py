@@ -46,7 +46,7 @@ def submit(app: AppContext, dry_run: bool, as_json: bool) -> None:
     """
     from alcapctl.steps.submit import submit as submit_runs
 
-    ctx = app.step_context()
+    ctx = app.locked_step()
     result = submit_runs(
         ctx, _backend(app, ctx), dry_run=dry_run, report=None if as_json else click.echo
     )
@@ -77,7 +77,7 @@ def reap(app: AppContext, as_json: bool) -> None:
     """
     from alcapctl.steps.reap import reap as reap_runs
 
-    ctx = app.step_context()
+    ctx = app.locked_step()
     result = reap_runs(ctx, _backend(app, ctx), report=None if as_json else click.echo)
     if as_json:
         emit_json({"production": ctx.record.name, **result.to_dict()})
@@ -105,7 +105,7 @@ def retry(app: AppContext, runs: tuple[int, ...], failed: bool, as_json: bool) -
     """
     from alcapctl.steps.retry import retry as retry_runs
 
-    ctx = app.step_context()
+    ctx = app.locked_step()
     done = retry_runs(ctx, runs, failed)
     if as_json:
         emit_json({"production": ctx.record.name, "reset": done})

@@ -205,15 +205,16 @@ def _exclusive_step(step_ctx: Any) -> Iterator[None]:
     """
     import structlog
 
-    from alcapctl.steplock import StepBusy, step_lock
+    from alcapctl.steplock import StepBusy, holder, step_lock
 
     try:
         with step_lock(step_ctx.workdir, step_ctx.settings.user):
             yield
     except StepBusy as busy:
-        structlog.get_logger("alcapctl").info(
+        structlog.get_logger("alcapctl").warning(
             "another alcapctl of this user is working on this production; skipping",
             production=step_ctx.record.name,
+            holder=holder(Path(str(busy))),
             lock=str(busy),
         )
         raise click.exceptions.Exit(0) from None

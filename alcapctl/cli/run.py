@@ -42,9 +42,11 @@ def run(
     """Run a production: reap, claim, stage and submit every PAUSE seconds until done.
 
     Ends when every selected run is F or X: exit 0, or 1 if any run failed for good.
-    Ctrl-C (or SIGTERM, or an unexpected error) cancels this user's jobs of the
-    production, returns its unfinished runs to N and deletes staged and partial files,
-    as the 2014 script did; finished runs are never touched.
+    A transient fault (scheduler, archive, database lock, disk full) changes no run: the
+    loop backs off and goes on; with --once it exits 75.  Ctrl-C, SIGTERM, SIGHUP or an
+    unexpected error cancels this user's jobs of the production, returns its unfinished
+    runs to N and deletes staged and partial files, as the 2014 script did (exit 130,
+    143, 129, or 1); finished runs are never touched.
 
     \b
     Examples:
@@ -119,7 +121,7 @@ def abort(app: AppContext, runs: tuple[int, ...], user: str | None, as_json: boo
     from alcapctl.batch import get_backend
     from alcapctl.steps.abort import abort as abort_runs
 
-    ctx = app.step_context()
+    ctx = app.locked_step()
     backend = get_backend(ctx.settings.backend, ctx.workdir)
     result = abort_runs(
         ctx, backend, runs=runs or None, user=user, report=None if as_json else click.echo
@@ -160,7 +162,7 @@ def recover(app: AppContext, lease: float | None, as_json: bool) -> None:
     """
     from alcapctl.steps.recover import recover as recover_runs
 
-    ctx = app.step_context()
+    ctx = app.locked_step()
     released = recover_runs(ctx, lease)
     if as_json:
         emit_json({"production": ctx.record.name, "released": [r.run for r in released]})
@@ -169,3 +171,30 @@ def recover(app: AppContext, lease: float | None, as_json: bool) -> None:
         click.echo(f"Released run: {run.run} (held by {run.user}@{run.host})")
     if not released:
         click.echo("No stale claims")
+
+
+@click.command()
+@production_argument
+@click.option(
+    "--abort", "full_abort", is_flag=True, help="Make it abort (as Ctrl-C) instead of leaving jobs."
+)
+@store_options
+def stop(app: AppContext, full_abort: bool) -> None:
+    """Ask your running `run` of a production to end its loop within one cycle.
+
+    Its jobs keep running for a later reap or run (as --keep-jobs); with --abort it does
+    the full abort instead.  Exits 1 if no alcapctl of yours works on the production here.
+
+    \b
+    Examples:
+      alcapctl stop productions/rootana_v8.toml
+      alcapctl stop productions/rootana_v8.toml --abort
+    """
+    from alcapctl.steplock import request_stop
+
+    ctx = app.step_context()
+    holder = request_stop(ctx.workdir, ctx.settings.user, abort=full_abort)
+    if holder is None:
+        click.echo(f"No alcapctl of yours is working on {ctx.record.name} here", err=True)
+        raise click.exceptions.Exit(1)
+    click.echo(f"Asked to {'abort' if full_abort else 'stop'}: {holder}")

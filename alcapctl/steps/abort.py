@@ -135,7 +135,8 @@ def clean_up(ctx: StepContext, runs: list[RunRecord]) -> tuple[list[str], list[s
         if run.user != ctx.settings.user:
             continue
         outputs = [str(p) for p in ctx.output_paths(run.run).values()]
-        paths: dict[str, float | None] = {run.input: None} if run.input else {}
+        staged = run.input or _unrecorded_input(ctx, run)
+        paths: dict[str, float | None] = {staged: None} if staged else {}
         started = first_script_time(ctx.workdir, ctx.record.short, run.run, run.attempt, token)
         paths.update(dict.fromkeys(outputs, started))
         elsewhere = ctx.store.read(
@@ -150,3 +151,10 @@ def clean_up(ctx: StepContext, runs: list[RunRecord]) -> tuple[list[str], list[s
             elif remove_quietly(path):
                 removed.append(path)
     return removed, kept
+
+
+def _unrecorded_input(ctx: StepContext, run: RunRecord) -> str | None:
+    """Where a fetch interrupted before its run became S left the raw input, if anywhere."""
+    if ctx.record.type != "alcapana":
+        return None
+    return str(ctx.staging_dir / input_name(ctx, run.run))

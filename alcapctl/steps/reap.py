@@ -51,6 +51,7 @@ class ReapResult:
     finished: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)  # run -> new state letter
     running: int = 0
+    reasons: dict[int, str] = field(default_factory=dict)  # failed run -> its reason's gist
     poll_error: str | None = None
     closed: bool = False
 
@@ -276,6 +277,9 @@ class Settled:
                 new = _fail(ctx, runs, outcome, problem)
                 if new is not None:
                     result.failed[run.run] = new.value
+                    result.reasons[run.run] = _gist(ctx, outcome, problem)
+                if new is RunState.FAILED:  # X: its raw input no longer counts against spacelim
+                    delete.extend(_staged_input(ctx, run))
             return self.close and result.running == 0 and close_if_done(runs.conn, ctx.record)
 
         result.closed = ctx.store.runs(ctx.record, write, write=True)
@@ -341,11 +345,21 @@ def reap(
     return settle(ctx, backend, close=close).record(report)
 
 
+def _first_part(outcome: _Outcome, problem: str | None) -> str:
+    return problem or (_exit_text(outcome.exit_code) if outcome.exit_code is not None else "")
+
+
+def _gist(ctx: StepContext, outcome: _Outcome, problem: str | None) -> str:
+    """What failures alike share: the exit code (or problem) and the elog's first line."""
+    tail = _tail(ctx.output_paths(outcome.run.run).get("elog"))
+    return f"{_first_part(outcome, problem)}: {tail.splitlines()[0] if tail else ''}"
+
+
 def _fail(
     ctx: StepContext, runs: RunTable, outcome: _Outcome, problem: str | None
 ) -> RunState | None:
     run = outcome.run
-    parts = [problem or (_exit_text(outcome.exit_code) if outcome.exit_code is not None else "")]
+    parts = [_first_part(outcome, problem)]
     jobdir = job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt))
     parts += [why for why in (read_exit_reason(jobdir), outcome.reason) if why]
     text = "; ".join(p for p in parts if p)

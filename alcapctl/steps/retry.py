@@ -8,6 +8,7 @@ from alcapctl.errors import UsageError
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
 from alcapctl.store import RunTable
+from alcapctl.store.productions import reopen
 
 __all__ = ["retry"]
 
@@ -33,6 +34,8 @@ def retry(ctx: StepContext, runs: Sequence[int] | None, failed: bool) -> list[in
         done = table.reset((RunState.FAILED, RunState.FINISHED), runs=named) if named else []
         if failed:
             done += table.reset((RunState.FAILED,))
+        if done:
+            reopen(table.conn, ctx.record)
         return sorted(set(done))
 
     return ctx.store.runs(ctx.record, step, write=True)

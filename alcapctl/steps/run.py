@@ -9,6 +9,7 @@ unexpected error abort this user's part of the production (the legacy behaviour)
 from __future__ import annotations
 
 import functools
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ import structlog
 
 from alcapctl.archive import Progress
 from alcapctl.batch.base import Backend
-from alcapctl.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
-from alcapctl.signals import sigterm_as_interrupt
+from alcapctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL
+from alcapctl.faults import Kind, backoff_delay, classify
+from alcapctl.signals import Interrupted, signals_as_interrupt
 from alcapctl.states import ACTIVE, RunState
+from alcapctl.steplock import take_stop_request
 from alcapctl.steps.abort import AbortResult, abort
 from alcapctl.steps.claim import claim
 from alcapctl.steps.context import StepContext
@@ -52,6 +55,8 @@ class CycleResult:
     in_flight: int = 0  # this user's jobs left running
     open_runs: bool = True  # some selected run is not yet F or X, anyone's
     space_percent: float | None = None  # of the data file system, when staging looked
+    fault: str | None = None  # a transient fault a step met and survived (nothing changed)
+    reasons: list[str] = field(default_factory=list)  # gists of the failed attempts, in order
     cycles: int = 1
 
     def then(self, later: CycleResult) -> CycleResult:
@@ -68,6 +73,8 @@ class CycleResult:
             space_percent=self.space_percent
             if later.space_percent is None
             else later.space_percent,
+            fault=later.fault or self.fault,
+            reasons=self.reasons + later.reasons,
             cycles=self.cycles + later.cycles,
         )
 
@@ -80,13 +87,22 @@ class RunSummary:
     totals: dict[RunState, int] = field(default_factory=dict)
     failed_runs: list[int] = field(default_factory=list)
     interrupted: str | None = None
+    signal_exit: int | None = None  # 128 + the signal that ended the loop
     aborted: AbortResult | None = None
     completed: bool = False  # ran until every selected run was F or X
+    fault: str | None = None  # the last transient fault met (one cycle: it blocked progress)
+    closed: bool = False  # this call set the production's stop: every run is F
+    stopped: str | None = None  # "keep" or "abort": alcapctl stop ended the loop
+    tripped: str | None = None  # the reason the breaker stopped new work for
 
     @property
     def exit_code(self) -> int:
-        if self.interrupted:
-            return EXIT_INTERRUPTED
+        if self.signal_exit is not None:
+            return self.signal_exit
+        if self.interrupted or self.tripped:
+            return EXIT_FAILURE
+        if not self.completed and self.fault:
+            return EXIT_TEMPFAIL
         return EXIT_FAILURE if self.completed and self.failed_runs else EXIT_OK
 
 
@@ -112,6 +128,7 @@ class _Cycle:
     # failed for want of their input); a cycle that finds nothing to do looks anyway, for
     # those a hand-run reap made.  Staging is skipped, a query saved, while there are none.
     claimed_waiting: bool = True
+    tripped: bool = False  # the breaker stopped new work: jobs are only reaped
 
     def __call__(self, release: bool) -> CycleResult:
         """Jobs first: the ended ones are found, their slots refilled from the staged runs,
@@ -125,14 +142,22 @@ class _Cycle:
         result = CycleResult()
         settled = settle(ctx, backend, close=False)
         running = settled.running
-        submitted = submit(ctx, backend, report=say, running=running).submitted
+        submitted = (
+            {} if self.tripped else submit(ctx, backend, report=say, running=running).submitted
+        )
         running += len(submitted)
+        result.fault = settled.result.poll_error
         reaped = settled.record(report=say)
+        result.reasons = list(reaped.reasons.values())
         if RunState.CLAIMED.value in reaped.failed.values():
             self.claimed_waiting = True
         result.finished = len(reaped.finished)
         result.failed = len(reaped.failed)
         result.reaped = result.finished + result.failed
+        if self.tripped:
+            result.in_flight = running
+            result.open_runs = running > 0
+            return result
         claimed, _ = claim(ctx, None, only_datasets, release=release, when_short=self.instant)
         for run in claimed:
             say(f"Claimed run: {run}")
@@ -141,6 +166,7 @@ class _Cycle:
             staged = stage(ctx, report=say, progress=self.progress)
             result.staged = len(staged.staged)
             result.space_percent = staged.space_percent
+            result.fault = staged.unavailable or result.fault
             self.claimed_waiting = staged.left > 0
         if (result.staged or result.failed) and running < ctx.limits.nproc:  # new S runs
             more = submit(ctx, backend, report=say, running=running).submitted
@@ -219,35 +245,73 @@ def run_production(
     cycle = _Cycle(ctx, backend, only_datasets, say, progress, instant)
     last_lease = last_release = time.monotonic()
     upkeep = min(60.0, ctx.limits.lease / 4)  # seconds between lease renewals and releases
+    faults_in_row = 0
+    breaker = _Breaker(ctx.limits.breaker)
+    take_stop_request(ctx.workdir, ctx.settings.user)  # one asked of an earlier loop
     try:
-        with sigterm_as_interrupt():
+        with signals_as_interrupt():
             while True:
                 ctx.store.db.renew_lock_budget()  # --lock-timeout bounds each cycle
                 release = summary.cycles == 0 or time.monotonic() - last_release > upkeep
                 if release:
                     last_release = time.monotonic()
-                if instant:
-                    result = ctx.store.one_transaction(functools.partial(cycle.batch, release))
+                try:
+                    if instant:
+                        result = ctx.store.one_transaction(functools.partial(cycle.batch, release))
+                    else:
+                        result = cycle(release)
+                except Exception as exc:
+                    if classify(exc) is not Kind.TRANSIENT:
+                        raise
+                    result = CycleResult(fault=str(exc))
+                if result.fault:
+                    faults_in_row += 1
+                    summary.fault = result.fault
+                    delay = backoff_delay(faults_in_row, pause)
+                    log.warning(
+                        "transient fault: no run changed, no attempt counted; trying again",
+                        fault=result.fault,
+                        retry_in_seconds=delay,
+                    )
                 else:
-                    result = cycle(release)
+                    faults_in_row, delay = 0, 0.0
                 summary.cycles += result.cycles
+                streak = breaker.note(result.reasons, result.finished)
+                if streak and not cycle.tripped:
+                    cycle.tripped = True
+                    summary.tripped = streak
+                    say(
+                        f"Breaker: {ctx.limits.breaker} failed attempts in a row ({streak}); "
+                        "no new work taken, running jobs reaped to the end"
+                    )
                 summary.finished += result.finished
                 summary.failed += result.failed
                 if observer:
                     observer.cycle(ctx, result)
                 if once or not result.open_runs:
                     break
+                request = take_stop_request(ctx.workdir, ctx.settings.user)
+                if request is not None:
+                    summary.stopped = request
+                    say(f"Stopping on request ({request}): alcapctl stop")
+                    summary.aborted = _stop(ctx, backend, request == "keep", say)
+                    break
                 if time.monotonic() - last_lease > upkeep:
                     ctx.store.runs(ctx.record, lambda t: t.renew_lease(ctx.owner), write=True)
                     last_lease = time.monotonic()
                 if instant and ctx.store.someone_waiting():
                     time.sleep(_YIELD)  # back-to-back transactions would starve the waiter
-                # Every step ran: only an ended job can bring new work before the pause is
-                # over, and the local backend's wait returns the moment one does.
-                backend.wait(pause or _IDLE_WAIT)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM
-        log.warning("interrupted", production=ctx.record.name)
-        summary.interrupted = "interrupted"
+                if delay:
+                    time.sleep(delay)  # jobs keep running; nothing waits on this process
+                else:
+                    # Every step ran: only an ended job can bring new work before the pause
+                    # is over, and the local backend's wait returns the moment one does.
+                    backend.wait(pause or _IDLE_WAIT)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        log.warning("interrupted", production=ctx.record.name, signal=signal.Signals(signum).name)
+        summary.interrupted = signal.Signals(signum).name
+        summary.signal_exit = 128 + signum
         summary.aborted = _stop(ctx, backend, keep_jobs, say)
     except Exception as exc:  # the legacy "uncaught exception. Aborting..."
         log.error("uncaught exception; aborting", error=str(exc))
@@ -255,8 +319,26 @@ def run_production(
         summary.aborted = _stop(ctx, backend, keep_jobs, say)
         raise
     summary.completed = not once
-    _finish(ctx, summary, only_datasets)
+    _finish(ctx, summary, only_datasets, say)
     return summary
+
+
+@dataclass
+class _Breaker:
+    """Counts failed attempts in a row that share one reason; a success breaks the row."""
+
+    limit: int
+    reason: str | None = None
+    streak: int = 0
+
+    def note(self, reasons: list[str], successes: int) -> str | None:
+        """The shared reason once ``limit`` attempts in a row failed with it, else None."""
+        if successes:
+            self.reason, self.streak = None, 0
+        for reason in reasons:
+            self.streak = self.streak + 1 if reason == self.reason else 1
+            self.reason = reason
+        return self.reason if self.streak >= self.limit else None
 
 
 def _stop(
@@ -265,10 +347,16 @@ def _stop(
     if keep_jobs:
         say("Stopping; jobs keep running (--keep-jobs): reap them later")
         return None
-    return abort(ctx, backend, report=say)
+    with ctx.store.patient():  # the abort waits for the lock as long as it takes
+        return abort(ctx, backend, report=say)
 
 
-def _finish(ctx: StepContext, summary: RunSummary, only_datasets: Sequence[str]) -> None:
+def _finish(
+    ctx: StepContext,
+    summary: RunSummary,
+    only_datasets: Sequence[str],
+    say: Callable[[str], None],
+) -> None:
     def read(runs: RunTable) -> tuple[dict[RunState, int], list[int]]:
         failed = runs.select(states=(RunState.FAILED,))
         if only_datasets:
@@ -277,5 +365,6 @@ def _finish(ctx: StepContext, summary: RunSummary, only_datasets: Sequence[str])
         return runs.state_counts(), [r.run for r in failed]
 
     summary.totals, summary.failed_runs = ctx.store.runs(ctx.record, read, write=False)
-    if not summary.interrupted:
-        ctx.store.close_if_done(ctx.record)
+    if not summary.interrupted and ctx.store.close_if_done(ctx.record):
+        summary.closed = True
+        say(f"INFO: Finishing production {ctx.record.name}")

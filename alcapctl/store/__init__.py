@@ -7,7 +7,9 @@ run-state changes used inside them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import math
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from sqlalchemy import Connection
@@ -114,6 +116,16 @@ class Store:
         for action in actions:
             action()
         return result
+
+    @contextlib.contextmanager
+    def patient(self) -> Iterator[None]:
+        """Within the block, waits for the database lock have no deadline (an abort that
+        must complete says that it waits, and waits)."""
+        timeout, self.db.lock_timeout = self.db.lock_timeout, math.inf
+        try:
+            yield
+        finally:
+            self.db.lock_timeout = timeout
 
     def close(self) -> None:
         self.db.dispose()

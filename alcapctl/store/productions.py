@@ -10,12 +10,12 @@ from sqlalchemy import Connection, Update, func, insert, select, update
 from alcapctl.clock import now_iso
 from alcapctl.config import Production
 from alcapctl.errors import DatabaseError
-from alcapctl.states import DONE, RunState
+from alcapctl.states import RunState
 from alcapctl.store.datasets import validate_datasets
 from alcapctl.store.records import ProductionRecord
 from alcapctl.store.schema import datasets, ensure_production_table, production_table, productions
 
-__all__ = ["InitResult", "all_productions", "close_if_done", "find", "init_production"]
+__all__ = ["InitResult", "all_productions", "close_if_done", "find", "init_production", "reopen"]
 
 
 @dataclass(frozen=True)
@@ -144,13 +144,18 @@ def _this(record: ProductionRecord) -> Update:
 
 
 def close_if_done(conn: Connection, record: ProductionRecord) -> bool:
-    """Set the production's ``stop`` once no run is left unfinished; True when it did."""
-    unfinished = [s.value for s in RunState if s not in DONE]
+    """Set the production's ``stop`` once every run is F (as in 2014); True when it did."""
+    unfinished = [s.value for s in RunState if s is not RunState.FINISHED]
     open_run = select(record.table.c.run).where(record.table.c.status.in_(unfinished)).limit(1)
     if conn.execute(open_run).first() is not None:  # by the status index, at any size
         return False
     stmt = _this(record).where(productions.c.stop.is_(None)).values(stop=now_iso())
     return bool(conn.execute(stmt).rowcount)
+
+
+def reopen(conn: Connection, record: ProductionRecord) -> None:
+    """Clear the production's ``stop``: runs were put back to work (retry)."""
+    conn.execute(_this(record).values(stop=None))
 
 
 def preview_init(conn: Connection, prod: Production) -> tuple[int, bool, list[int]]:
