@@ -1,8 +1,9 @@
 """Which kind every error the run loop meets is, decided here and nowhere else; and its backoff.
 
-* transient: the scheduler, the archive, the database lock, the disk or the quota command
-  failed this time.  No run changed state, no attempt was counted, no job was touched; the
-  loop warns, backs off (one tenacity policy) and goes on.
+* transient: the scheduler, the archive (unreachable, or refusing our login), the
+  database lock, the disk or the quota command failed this time.  No run changed state,
+  no attempt was counted, no job was touched; the loop warns, backs off (one tenacity
+  policy) and goes on.
 * run: one run's input or job is at fault; the steps record a failed attempt themselves.
 * fatal: a signal or an unexpected exception; the loop aborts (the 2014 behaviour).
 """
@@ -14,7 +15,7 @@ from enum import Enum
 
 import tenacity
 
-from alcapctl.archive.base import ArchiveUnavailable, FetchError
+from alcapctl.archive.base import ArchiveRefused, ArchiveUnavailable, FetchError
 from alcapctl.archive.space import SpaceUnknown
 from alcapctl.batch.base import SchedulerError
 from alcapctl.errors import LockTimeout
@@ -36,6 +37,7 @@ class Kind(str, Enum):
 _KINDS: tuple[tuple[type[BaseException], Kind], ...] = (
     (SchedulerError, Kind.TRANSIENT),
     (ArchiveUnavailable, Kind.TRANSIENT),
+    (ArchiveRefused, Kind.TRANSIENT),  # FTP 530: the 2014 "Will try again later"
     (LockTimeout, Kind.TRANSIENT),
     (SpaceUnknown, Kind.TRANSIENT),
     (FetchError, Kind.RUN),

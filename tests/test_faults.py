@@ -17,6 +17,7 @@ import pytest
 
 from alcapctl.archive.local import LocalArchive
 from tests.conftest import ALCAPCTL, GOLD_RUNS, run_process
+from tests.ftpserver import FtpServer, write_netrc
 from tests.test_run_loop import _file_archive, _init, _production, _ran, _rows, _wait_for
 
 
@@ -55,6 +56,26 @@ def test_missing_file_archive_counts_no_attempt_then_finishes(
     assert _ran(tmp_path) == Counter(GOLD_RUNS)
     assert "INFO: Finishing production alcapana_v1" in done.stdout.splitlines()
     assert _stop_time(tmp_path) is not None
+
+
+def test_ftp_login_refused_counts_no_attempt_then_finishes(
+    tmp_path: Path, make_production: Callable[..., Path], ftp_server: Callable[..., FtpServer]
+) -> None:
+    server = ftp_server()
+    for run in GOLD_RUNS:
+        server.put(f"run{run:05d}.mid", f"raw data of run {run}\n".encode())
+    prod = _production(tmp_path, make_production, server.url)
+    _init(prod)
+    write_netrc(server.netrc, password="wrong")  # the server answers 530
+    done = run_process("run", prod, "--once")
+    assert done.returncode == 75, done.stderr
+    assert set(_attempts(tmp_path).values()) == {0}
+    assert {status for status, _, _ in _rows(tmp_path).values()} <= {"N", "C"}
+    write_netrc(server.netrc)
+    done = run_process("run", prod)
+    assert done.returncode == 0, done.stderr
+    assert {status for status, _, _ in _rows(tmp_path).values()} == {"F"}
+    assert _ran(tmp_path) == Counter(GOLD_RUNS)
 
 
 def test_database_lock_held_past_the_timeout_costs_no_run(

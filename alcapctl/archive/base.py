@@ -13,10 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from alcapctl.errors import AlcapError
+from alcapctl.errors import AlcapError, UsageError
 
 __all__ = [
     "Archive",
+    "ArchiveRefused",
     "ArchiveUnavailable",
     "FetchError",
     "Progress",
@@ -35,6 +36,11 @@ class FetchError(AlcapError):
 
 class ArchiveUnavailable(FetchError):
     """The archive itself cannot be reached; no run is to blame, so no attempt is counted."""
+
+
+class ArchiveRefused(UsageError):
+    """The archive refused our credentials (FTP 530): a step alone stops with exit 2, the
+    run loop waits and tries again, as the 2014 script's "Will try again later" did."""
 
 
 class TransferCancelled(AlcapError):

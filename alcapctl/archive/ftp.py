@@ -19,7 +19,15 @@ from pathlib import Path
 
 import structlog
 
-from alcapctl.archive.base import Archive, ArchiveUnavailable, FetchError, Progress, part_path, pump
+from alcapctl.archive.base import (
+    Archive,
+    ArchiveRefused,
+    ArchiveUnavailable,
+    FetchError,
+    Progress,
+    part_path,
+    pump,
+)
 from alcapctl.archive.credentials import netrc_credentials, netrc_path
 from alcapctl.errors import UsageError
 from alcapctl.urls import mask_url
@@ -84,7 +92,7 @@ class FtpArchive(Archive):
         except ftplib.error_perm as exc:
             ftp.close()
             if str(exc).startswith("530"):
-                raise UsageError(
+                raise ArchiveRefused(
                     f"{self.url}: login as {self.user!r} refused ({_why(exc)}); "
                     f"check 'machine {self.host}' in {self.netrc}"
                 ) from None

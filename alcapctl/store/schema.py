@@ -209,14 +209,16 @@ _LEGACY_TABLE_RE = re.compile(rf"^(datasets|productions|({'|'.join(OUTPUT_NAMES)
 
 
 def database_kind(conn: Connection) -> str:
-    """``alcapctl``, ``legacy`` (only the 2014 scripts' tables), ``empty`` (no table) or
+    """``alcapctl``, ``legacy`` (the 2014 scripts' tables), ``empty`` (no table) or
     ``foreign``."""
     names = set(inspect(conn).get_table_names()) - {"sqlite_sequence"}
     if meta.name in names:
         return "alcapctl"
     if not names:
         return "empty"
-    return "foreign" if foreign_tables(conn) else "legacy"
+    if {datasets.name, productions.name} <= names or not foreign_tables(conn):
+        return "legacy"  # a 2014 database, which may hold tables of its users' own too
+    return "foreign"
 
 
 def foreign_tables(conn: Connection) -> list[str]:

@@ -107,6 +107,10 @@ def act(command: str, args: list[str], state: dict[str, Any]) -> tuple[str, int]
         return f"{job_id}.0 - {job_id}.0\n", 0
     if command in ("condor_q", "condor_history"):
         return condor_json(state, listed=command == "condor_q"), 0
+    if command == "scontrol" and args[:2] == ["show", "config"]:
+        return "MaxArraySize            = 1001\n", 0  # Slurm's default
+    if command == "qconf" and args[:1] == ["-sconf"]:
+        return "max_aj_tasks                 75000\n", 0  # Grid Engine's default
     print(f"fake scheduler: unknown command {command}", file=sys.stderr)
     return "", 2
 
