@@ -69,7 +69,6 @@ _LEGACY_OUTPUTS = {
 PATH_FIELDS = frozenset({"run", "version", "tag", "data", "type", "base", "user"})
 COMMAND_FIELDS = PATH_FIELDS | {"input", "filename", "modules", "script", *_LEGACY_OUTPUTS}
 ARCHIVE_FIELDS = frozenset({"run", "filename", "version", "base", "data"})
-_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def default_outputs(production_type: str) -> dict[str, str]:

@@ -178,17 +178,16 @@ class Database:
     def _check_contents(self, create: bool, fresh: bool) -> None:
         """Refuse a database that holds neither alcapctl's nor the 2014 tables; ``db init``
         accepts one with no table at all where it creates the file or on a server."""
-        kind, self._id, foreign = self.read(
-            lambda conn: (database_kind(conn), database_id(conn), foreign_tables(conn))
-        )
+        kind, self._id = self.read(lambda conn: (database_kind(conn), database_id(conn)))
         if kind in _OURS or (create and kind == "empty" and (fresh or self.path is None)):
             return
         where = self.location
         if create:
+            foreign = self.read(foreign_tables)
             raise DatabaseError(
-                f"{where}: holds tables that are neither alcapctl's nor the 2014 scripts' "
-                f"({', '.join(foreign[:5])}); nothing was written. Give alcapctl a database "
-                "of its own"
+                f"{where}: holds other data ({', '.join(foreign[:5]) or 'no table'}), not an "
+                "alcapctl or 2014 production database; nothing was written. Give alcapctl a "
+                "database of its own"
             )
         raise DatabaseError(
             f"{where}: not a production database (neither alcapctl's nor the 2014 scripts' "

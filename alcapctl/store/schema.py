@@ -216,7 +216,7 @@ def database_kind(conn: Connection) -> str:
         return "alcapctl"
     if not names:
         return "empty"
-    if {datasets.name, productions.name} <= names or not foreign_tables(conn):
+    if {datasets.name, productions.name} <= names or not _foreign(names):
         return "legacy"  # a 2014 database, which may hold tables of its users' own too
     return "foreign"
 
@@ -224,9 +224,11 @@ def database_kind(conn: Connection) -> str:
 def foreign_tables(conn: Connection) -> list[str]:
     """Tables that are neither alcapctl's nor the 2014 scripts' (none once alcapctl has
     set the database up)."""
-    names = inspect(conn).get_table_names()
-    if meta.name in names:
-        return []
+    names = set(inspect(conn).get_table_names())
+    return [] if meta.name in names else _foreign(names)
+
+
+def _foreign(names: set[str]) -> list[str]:
     return sorted(n for n in names if not _LEGACY_TABLE_RE.match(n) and n != "sqlite_sequence")
 
 
