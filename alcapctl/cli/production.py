@@ -26,7 +26,8 @@ def init(app: AppContext, as_json: bool) -> None:
     The version is the TOML's, or the highest of its type plus one.  A rootana production
     takes only the runs finished in its base alcapana production.  Running init again with
     the same file changes nothing but adding runs imported since; a file that contradicts
-    the database (same version, another tag) is refused.
+    the database (same version, another tag, other datasets or quality) is refused, and so
+    is a selection that matches no run of the database (exit 2, nothing written).
 
     \b
     Example:
@@ -34,11 +35,16 @@ def init(app: AppContext, as_json: bool) -> None:
     """
     from alcapctl.jobenv import refuse_or_warn
     from alcapctl.steps.outputs import check_outputs
+    from alcapctl.store.productions import EmptySelection
 
-    assert app.settings.production is not None
+    prod = app.settings.production
+    assert prod is not None
     refuse_or_warn(app.settings)
     check_outputs(app.settings, app.store)
-    result = app.store.init(app.settings.production)
+    try:
+        result = app.store.init(prod)
+    except EmptySelection:
+        raise EmptySelection(prod, app.store.location) from None
     record = result.record
     if as_json:
         emit_json({"production": record.name, "created": result.created, "added": result.added})
@@ -140,7 +146,8 @@ def check(app: AppContext, as_json: bool) -> None:
     """Validate a production TOML and show what would happen; changes nothing.
 
     Prints the resolved settings, the output paths of one sample run, and the runs
-    that would be registered or claimed.
+    that would be registered or claimed.  Exits 1 when the selection (datasets,
+    quality) matches no run of the database.
 
     \b
     Example:
@@ -151,10 +158,16 @@ def check(app: AppContext, as_json: bool) -> None:
     report = check_production(app.settings, app.store)
     if as_json:
         emit_json(report)
-        return
-    from alcapctl.display import render_check
+    else:
+        from alcapctl.display import render_check
 
-    render_check(report)
+        render_check(report)
+    if not report["matches"]:
+        from alcapctl.errors import AlcapError
+        from alcapctl.store.productions import EmptySelection
+
+        assert app.settings.production is not None
+        raise AlcapError(str(EmptySelection(app.settings.production, app.store.location)))
 
 
 def _watch(app: AppContext, seconds: float) -> None:
