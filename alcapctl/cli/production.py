@@ -156,7 +156,7 @@ def status(
       alcapctl status productions/rootana_v8.toml
       alcapctl status productions/rootana_v8.toml --failed
       alcapctl status --watch 5 productions/rootana_v8.toml
-      alcapctl status --all | awk -F'\t' '$1 == "production" {print $2, $10}'
+      alcapctl status --all | awk -F'\\t' '$1 == "production" {print $2, $9}'
       alcapctl status --all --json
     """
     if watch is not None:
