@@ -25,7 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from alcapctl.clock import parse_iso
@@ -83,6 +83,11 @@ def _pace(report: ProductionStatus) -> str:
     return f"{shown}   ETA {_duration(report.eta)}"
 
 
+def _elog_column() -> Column:
+    """A path cut short is of no use: it folds onto the next line instead."""
+    return Column("elog", overflow="fold")
+
+
 def _elog_cell(group: FailureGroup) -> str:
     first = next(iter(group.elogs.values()), "")
     more = len(group.elogs) - 1
@@ -99,7 +104,9 @@ def render_status(
         _render_failed_runs(report, out)
         return
     if report.groups:
-        groups = Table("state", "runs", "reason", "which", "elog", title="failures by reason")
+        groups = Table(
+            "state", "runs", "reason", "which", _elog_column(), title="failures by reason"
+        )
         for group in report.groups:
             groups.add_row(
                 group.state,
@@ -115,7 +122,7 @@ def render_status(
 def _render_failed_runs(report: ProductionStatus, out: Console) -> None:
     elogs = {run: path for group in report.groups for run, path in group.elogs.items()}
     if report.failed:
-        failed = Table("run", "attempts", "user", "elog", "error", title="failed runs")
+        failed = Table("run", "attempts", "user", _elog_column(), "error", title="failed runs")
         for run in report.failed:
             failed.add_row(
                 str(run.run),
@@ -126,13 +133,22 @@ def _render_failed_runs(report: ProductionStatus, out: Console) -> None:
             )
         out.print(failed)
     if report.retried:
-        retried = Table("run", "attempt", "step", "at", "reason", title="failed attempts, retried")
+        retried = Table(
+            "run",
+            "attempt",
+            "step",
+            "at",
+            _elog_column(),
+            "reason",
+            title="failed attempts, retried",
+        )
         for attempt in report.retried:
             retried.add_row(
                 str(attempt.run),
                 str(attempt.attempt),
                 attempt.step,
                 attempt.at[:19],
+                elogs.get(attempt.run, ""),
                 _first_line(attempt.reason),
             )
         out.print(retried)

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,16 @@ def test_watch_view_shows_pace_and_recent_failures_from_the_database(
     assert "throughput 240.0 runs/h (last 1 min)   ETA 3:15" in text
     assert "recent failures" in text
     assert "10:00:00 run 2098 attempt 1 (reap): exit code 3" in text
+
+
+def test_a_stopped_production_keeps_the_pace_it_ended_with(prod: Path, db_path: Path) -> None:
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE productions SET stop = ?", (now_iso(),))
+    store = Store.open(f"sqlite:///{db_path}")
+    try:
+        [record] = store.productions()
+        later = datetime.now(timezone.utc) + timedelta(hours=2)
+        report = production_status(store, record, now=later)
+    finally:
+        store.close()
+    assert (report.finished_recently, report.window, report.throughput) == (4, 60.0, 240.0)

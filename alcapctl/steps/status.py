@@ -155,11 +155,12 @@ def production_status(
     ``elog_of`` names a run's elog when the run recorded none (a failed run keeps no
     output paths): the production's template, known only with its TOML.
     """
-    when = now or datetime.now(timezone.utc)
+    # the window ends now, or when the production stopped, and starts no earlier than it
+    end = parse_iso(record.stop) if record.stop else (now or datetime.now(timezone.utc))
     window = WINDOW
     if record.start:
-        window = max(min(WINDOW, (when - parse_iso(record.start)).total_seconds()), 60.0)
-    cutoff = (when - timedelta(seconds=window)).isoformat(sep=" ")
+        window = max(min(WINDOW, (end - parse_iso(record.start)).total_seconds()), 60.0)
+    cutoff = (end - timedelta(seconds=window)).isoformat(sep=" ")
 
     def read(runs: RunTable) -> ProductionStatus:
         failed = runs.select(states=(RunState.FAILED,))
