@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +18,10 @@ from alcapctl.cli.options import (
     productions_argument,
     store_options,
 )
+
+if TYPE_CHECKING:
+    from alcapctl.steps.context import StepContext
+    from alcapctl.steps.status import ProductionStatus
 
 
 @click.command()
@@ -182,7 +186,7 @@ def status(
                 click.echo(line)
 
 
-def _reports(app: AppContext, all_productions: bool) -> list[Any]:
+def _reports(app: AppContext, all_productions: bool) -> list[ProductionStatus]:
     """The status of the TOML's production (elog paths from its templates), or of all."""
     from alcapctl.steps.status import production_status
 
@@ -196,7 +200,7 @@ def _reports(app: AppContext, all_productions: bool) -> list[Any]:
     return [production_status(store, record) for record in records]
 
 
-def _elog_of(ctx: Any) -> Callable[[int], str | None]:
+def _elog_of(ctx: StepContext) -> Callable[[int], str | None]:
     def elog(run: int) -> str | None:
         path = ctx.output_paths(run).get("elog")
         return str(path) if path else None
