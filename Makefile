@@ -4,14 +4,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-cluster lint demo bench bench-cluster clean
+.PHONY: venv install test test-cluster lint demo bench bench-cluster clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[postgres,test,lint,report]'
 	touch $@
 
-install: $(STAMP)
+# The development environment (every target below makes it first).
+venv: $(STAMP)
+
+# alcapctl for this user, onto PATH: pipx if there is one, else PREFIX/share/alcapctl
+# linked as PREFIX/bin/alcapctl (README "Install").  make install PREFIX=/opt/alcap
+PREFIX ?= $(HOME)/.local
+install:
+	PYTHON=$(PYTHON) ./install.sh "$(PREFIX)"
 
 # The report's browser test needs Debian's chromium: installed as cluster/common.sh does.
 test: $(STAMP)

@@ -25,12 +25,12 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from alcapctl.clock import parse_iso
 from alcapctl.states import RunState
-from alcapctl.steps.status import ProductionStatus, production_status
+from alcapctl.steps.status import FailureGroup, ProductionStatus, production_status
 
 if TYPE_CHECKING:
     from alcapctl.steps.context import StepContext
@@ -62,7 +62,7 @@ def render_datasets(
 
 
 def status_table(report: ProductionStatus) -> Table:
-    """Runs per dataset (rows) and state (columns), with totals."""
+    """Runs per dataset (rows) and state (columns), with totals, throughput and ETA."""
     prod = report.production
     base = f", base {prod.base}" if prod.base is not None else ""
     title = f"{prod.name} ({prod.software}{base}) started {prod.start or '?'}"
@@ -72,27 +72,90 @@ def status_table(report: ProductionStatus) -> Table:
         table.add_row(name, *(str(counts.get(s, 0)) for s in RunState), str(sum(counts.values())))
     table.add_section()
     table.add_row("all", *(str(report.totals.get(s, 0)) for s in RunState), str(report.total))
+    table.caption = _pace(report)
     return table
 
 
-def render_status(report: ProductionStatus, console: Console | None = None) -> None:
+def _pace(report: ProductionStatus) -> str:
+    rate = report.throughput
+    minutes = round(report.window / 60)
+    shown = f"throughput {rate:.1f} runs/h (last {minutes} min)" if rate else "throughput -"
+    return f"{shown}   ETA {_duration(report.eta)}"
+
+
+def _elog_column() -> Column:
+    """A path cut short is of no use: it folds onto the next line instead."""
+    return Column("elog", overflow="fold")
+
+
+def _elog_cell(group: FailureGroup) -> str:
+    first = next(iter(group.elogs.values()), "")
+    more = len(group.elogs) - 1
+    return first + (f" (and {more} more)" if more > 0 else "")
+
+
+def render_status(
+    report: ProductionStatus, console: Console | None = None, *, detail: bool = False
+) -> None:
+    """The summary table, then failures grouped by reason, or (``detail``) one per run."""
     out = _console(console)
     out.print(status_table(report))
+    if detail:
+        _render_failed_runs(report, out)
+        return
+    if report.groups:
+        groups = Table(
+            "state", "runs", "reason", "which", _elog_column(), title="failures by reason"
+        )
+        for group in report.groups:
+            groups.add_row(
+                group.state,
+                str(len(group.runs)),
+                group.reason,
+                _runs(group.runs, 10),
+                _elog_cell(group),
+            )
+        groups.caption = "per run: alcapctl status PROD.toml --failed"
+        out.print(groups)
+
+
+def _render_failed_runs(report: ProductionStatus, out: Console) -> None:
+    elogs = {run: path for group in report.groups for run, path in group.elogs.items()}
     if report.failed:
-        failed = Table("run", "attempts", "user", "error", title="failed runs")
+        failed = Table("run", "attempts", "user", _elog_column(), "error", title="failed runs")
         for run in report.failed:
-            failed.add_row(str(run.run), str(run.attempts), run.user or "", run.error or "")
+            failed.add_row(
+                str(run.run),
+                str(run.attempts),
+                run.user or "",
+                elogs.get(run.run, ""),
+                run.error or "",
+            )
         out.print(failed)
     if report.retried:
-        retried = Table("run", "attempt", "step", "at", "reason", title="failed attempts, retried")
-        for attempt in report.retried[-10:]:
-            reason = (attempt.reason or "").splitlines()[0] if attempt.reason else ""
+        retried = Table(
+            "run",
+            "attempt",
+            "step",
+            "at",
+            _elog_column(),
+            "reason",
+            title="failed attempts, retried",
+        )
+        for attempt in report.retried:
             retried.add_row(
-                str(attempt.run), str(attempt.attempt), attempt.step, attempt.at[:19], reason
+                str(attempt.run),
+                str(attempt.attempt),
+                attempt.step,
+                attempt.at[:19],
+                elogs.get(attempt.run, ""),
+                _first_line(attempt.reason),
             )
-        if len(report.retried) > 10:
-            retried.caption = f"the last 10 of {len(report.retried)}"
         out.print(retried)
+
+
+def _first_line(text: str | None) -> str:
+    return text.strip().splitlines()[0] if text and text.strip() else ""
 
 
 def render_check(report: dict[str, Any], console: Console | None = None) -> None:
@@ -121,26 +184,39 @@ def _runs(runs: list[int], most: int = 20) -> str:
     return shown + (f", … ({len(runs) - most} more)" if len(runs) > most else "")
 
 
-_STATE_STYLE = {
-    RunState.FINISHED: "green",
-    RunState.RUNNING: "yellow",
-    RunState.STAGED: "cyan",
-    RunState.CLAIMED: "blue",
-    RunState.FAILED: "red",
-    RunState.NEW: "grey50",
+# Each state has a glyph of its own, so the bars read the same without colour (NO_COLOR).
+_STATE_LOOK = {
+    RunState.FINISHED: ("█", "green"),
+    RunState.RUNNING: ("▓", "yellow"),
+    RunState.STAGED: ("▒", "cyan"),
+    RunState.CLAIMED: ("░", "blue"),
+    RunState.FAILED: ("x", "red"),
+    RunState.NEW: ("·", "grey50"),
 }
 
 
+def _legend() -> Text:
+    legend = Text()
+    for state, (glyph, style) in _STATE_LOOK.items():
+        legend.append(f"{glyph} ", style=style).append(f"{state.value} {state.label}  ")
+    legend.rstrip()
+    return legend
+
+
 def _bar(counts: dict[RunState, int], width: int = 40) -> Text:
-    total = sum(counts.values()) or 1
+    """``width`` cells shared among the states by largest remainder: they always fill it."""
+    total = sum(counts.values())
+    if not total:
+        return Text(" " * width)
+    shares = {s: width * counts.get(s, 0) / total for s in _STATE_LOOK}
+    cells = {s: int(share) for s, share in shares.items()}
+    by_remainder = sorted(shares, key=lambda s: shares[s] - cells[s], reverse=True)
+    for state in by_remainder[: width - sum(cells.values())]:
+        cells[state] += 1
     bar = Text()
-    used = 0
-    for state, style in _STATE_STYLE.items():
-        cells = round(width * counts.get(state, 0) / total)
-        cells = min(cells, width - used)
-        bar.append("█" * cells, style=style)
-        used += cells
-    return bar.append("·" * (width - used), style="grey30")
+    for state, (glyph, style) in _STATE_LOOK.items():
+        bar.append(glyph * cells[state], style=style)
+    return bar
 
 
 def _duration(seconds: float | None) -> str:
@@ -153,35 +229,63 @@ def _duration(seconds: float | None) -> str:
 
 @dataclass
 class DashboardState:
-    """What the live view shows; filled by the loop, drawn by ``dashboard``."""
+    """What the live view shows; filled by the loop (or the database), drawn by ``dashboard``."""
 
     status: ProductionStatus | None = None
     messages: deque[str] = field(default_factory=lambda: deque(maxlen=10))
-    started: float = field(default_factory=time.monotonic)
-    finished_here: int = 0
     space_used: float | None = None  # percent of the data file system
     spacelim: float | None = None
     transfers: dict[str, str] = field(default_factory=dict)  # file -> progress text
 
-    def throughput(self) -> float | None:
-        """Runs finished per hour by this process."""
-        elapsed = time.monotonic() - self.started
-        return self.finished_here * 3600 / elapsed if elapsed > 0 and self.finished_here else None
 
-    def eta(self) -> float | None:
-        rate = self.throughput()
-        if not rate or self.status is None:
-            return None
-        done = self.status.totals.get(RunState.FINISHED, 0) + self.status.totals.get(
-            RunState.FAILED, 0
+def _failure_lines(report: ProductionStatus) -> list[str]:
+    return [
+        f"{f.at[11:19]} run {f.run} attempt {f.attempt} ({f.step}): {_first_line(f.reason)}"
+        for f in report.recent
+    ]
+
+
+def _jobs(report: ProductionStatus, rows: int) -> Table | Text:
+    """The jobs in flight, at most ``rows`` of them; one line when none fit."""
+    running = report.running
+    if rows < 1:
+        return Text(f"jobs in flight: {len(running)}")
+    jobs = Table("run", "job", "user@host", "attempt", "running for", title="jobs in flight")
+    now = datetime.now(timezone.utc)
+    for run in running[:rows]:
+        started = parse_iso(run.start) if run.start else None
+        age = (now - started).total_seconds() if started else None
+        jobs.add_row(
+            str(run.run),
+            run.job_id or "",
+            f"{run.user}@{run.host}",
+            str(run.attempt),
+            _duration(age),
         )
-        return (self.status.total - done) / rate * 3600
+    if len(running) > rows:
+        jobs.caption = f"… and {len(running) - rows} more"
+    return jobs
 
 
-def dashboard(state: DashboardState, most_jobs: int = 10) -> Group:
-    """The live view: per-dataset bars, jobs in flight, space, throughput and ETA, messages."""
+# Lines a rich table of jobs takes besides its rows: title, three rules, header, caption.
+_JOBS_FRAME = 6
+
+
+def dashboard(state: DashboardState, most_jobs: int = 10, height: int | None = None) -> Group:
+    """The live view: per-dataset bars with a legend, jobs in flight, throughput and ETA,
+    space, transfers, and the last messages (or the recent failures of the history).
+
+    Within ``height`` lines the jobs table gives way first: the summary line and the
+    messages keep their room.
+    """
     parts: list[Any] = []
     report = state.status
+    lines = list(state.messages)
+    title = "last messages"
+    if not lines and report is not None and report.recent:
+        lines, title = _failure_lines(report), "recent failures"
+    shown = lines or ["-"]
+    transfers = list(state.transfers.items())[-3:]
     if report is not None:
         prod = report.production
         parts.append(Text(f"{prod.name} ({prod.software})", style="bold"))
@@ -194,32 +298,26 @@ def dashboard(state: DashboardState, most_jobs: int = 10) -> Group:
                 *(str(counts.get(s, 0)) for s in RunState),
                 str(sum(counts.values())),
             )
-        parts.append(bars)
-        jobs = Table("run", "job", "user@host", "attempt", "running for", title="jobs in flight")
-        now = datetime.now(timezone.utc)
-        for run in report.running[:most_jobs]:
-            started = parse_iso(run.start) if run.start else None
-            age = (now - started).total_seconds() if started else None
-            jobs.add_row(
-                str(run.run),
-                run.job_id or "",
-                f"{run.user}@{run.host}",
-                str(run.attempt),
-                _duration(age),
-            )
-        if len(report.running) > most_jobs:
-            jobs.caption = f"… and {len(report.running) - most_jobs} more"
-        parts.append(jobs)
+        parts.extend([bars, _legend()])
+        room = most_jobs
+        if height is not None:
+            # title, bars with their header, legend, summary line, transfers, panel rules
+            fixed = 1 + (1 + len(rows)) + 1 + 1 + len(transfers) + 2
+            room = min(most_jobs, height - fixed - len(shown) - _JOBS_FRAME)
+            if room < 1:  # the jobs shrink to one line; only then do the messages
+                overflow = fixed + len(shown) + 1 - height
+                shown = shown[min(max(overflow, 0), len(shown) - 1) :]
+        parts.append(_jobs(report, room))
     facts = []
     if state.space_used is not None:
         facts.append(f"space {state.space_used:.0f}% used (limit {state.spacelim or 0:.0f}%)")
-    rate = state.throughput()
-    facts.append(f"throughput {rate:.0f} runs/h" if rate else "throughput -")
-    facts.append(f"ETA {_duration(state.eta())}")
+    if report is not None:
+        facts.append(_pace(report))
     parts.append(Text("   ".join(facts)))
-    for name, progress in list(state.transfers.items())[-3:]:
+    for name, progress in transfers:
         parts.append(Text(f"transfer {name}: {progress}", style="cyan"))
-    parts.append(Panel(Text("\n".join(state.messages) or "-"), title="last messages"))
+    # one line each (cut on a terminal only), so that the layout above holds
+    parts.append(Panel(Text("\n".join(shown), no_wrap=True, overflow="ellipsis"), title=title))
     return Group(*parts)
 
 
@@ -249,7 +347,6 @@ class LiveDashboard:
         self._live.update(self._render(), refresh=True)
 
     def cycle(self, ctx: StepContext, result: CycleResult) -> None:
-        self.state.finished_here += result.finished
         self.state.spacelim = ctx.limits.spacelim
         if result.space_percent is not None:
             self.state.space_used = result.space_percent
@@ -295,7 +392,7 @@ class LiveDashboard:
                 share = f"{100 * done / total:.0f}% of {total / 1e6:.0f} MB" if total else ""
                 texts[name] = f"{share} {rate:.0f} MB/s".strip()
             self.state.transfers = texts
-        return dashboard(self.state)
+        return dashboard(self.state, height=self.console.height)
 
     def due(self) -> bool:
         """True at most once every ``refresh_every`` seconds: time to re-read the database."""

@@ -59,7 +59,7 @@ def test_many_failures_in_a_row_keep_the_layout() -> None:
 
 def test_status_table_lists_failed_runs() -> None:
     console = Console(record=True, width=140, color_system=None)
-    render_status(_status(failed=2), console)
+    render_status(_status(failed=2), console, detail=True)
     text = console.export_text()
     assert "failed runs" in text
     assert "exit 139" in text

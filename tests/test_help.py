@@ -34,3 +34,11 @@ def test_top_level_help_lists_every_command() -> None:
     result = CliRunner().invoke(cli, ["--help"])
     for name in ("run", "abort", "recover", "stage", "submit", "reap", "retry", "backup-dump"):
         assert f"  {name} " in result.output
+
+
+@pytest.mark.parametrize("args", [[], ["--usage"]], ids=["bare", "--usage"])
+def test_bare_alcapctl_and_usage_print_the_help_and_exit_0(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args, prog_name="alcapctl")
+    assert result.exit_code == 0
+    assert result.output == CliRunner().invoke(cli, ["--help"], prog_name="alcapctl").output
+    assert result.output.startswith("Usage: alcapctl [OPTIONS] [COMMAND] [ARGS]...\n")

@@ -131,8 +131,12 @@ def test_failed_attempt_then_success_is_shown(
     [attempt] = status["failed_attempts"]
     assert (attempt["run"], attempt["attempt"], attempt["exit_code"]) == (GOLD_RUNS[0], 1, 3)
     assert "flaky crash" in attempt["reason"]
-    table = run_process("status", prod).stdout
-    assert "failed attempts, retried" in table
+    lines = run_process("status", prod).stdout.splitlines()
+    elog = tmp_path / "data" / "log" / "v1" / f"alcapana.run{GOLD_RUNS[0]:05d}.err"
+    retried = [line.split("\t") for line in lines if line.startswith("failure\t")]
+    assert retried == [
+        ["failure", "alcapana_v1", "retried", "1", str(GOLD_RUNS[0]), str(elog), "exit code 3"]
+    ]
 
 
 def test_attempt_that_lost_its_input_is_staged_again(

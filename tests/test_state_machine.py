@@ -20,6 +20,7 @@ from alcapctl.config import Job, Production
 from alcapctl.errors import UsageError
 from alcapctl.states import RunState
 from alcapctl.store import DatasetRow, RunTable, Store
+from alcapctl.store.productions import EmptySelection
 
 DATASETS = ("A", "B", "C")
 QUALITIES = ("gold", "silver", None)
@@ -106,11 +107,16 @@ class ProductionMachine(RuleBasedStateMachine):
         if version in self.productions:
             datasets, quality = self.productions[version]
         known = {d for _, d in self.membership}
+        empty = version not in self.productions and not self._selected(datasets, quality)
         try:
             self.store.init(_production(version, datasets, quality))
+        except EmptySelection:  # a new production must select some run
+            assert empty and set(datasets) <= known
+            return
         except UsageError:
             assert not set(datasets) <= known
             return
+        assert not empty
         self.productions[version] = (datasets, quality)
         self.expected_runs.setdefault(version, set()).update(self._selected(datasets, quality))
         self.claimed.setdefault(version, {})

@@ -81,12 +81,28 @@ def _say_error(message: str) -> None:
         click.echo(f"alcapctl: error: {line}", err=True)
 
 
+def _usage(ctx: click.Context, _: click.Parameter, wanted: bool) -> None:
+    """``--usage``, as the 2014 script had: the help, exit 0."""
+    if wanted and not ctx.resilient_parsing:
+        click.echo(ctx.get_help())
+        ctx.exit(0)
+
+
 @click.group(
     cls=LazyGroup,
     lazy=_COMMANDS,
+    invoke_without_command=True,  # a bare ``alcapctl`` prints the help and exits 0
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="alcapctl")
+@click.option(
+    "--usage",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_usage,
+    help="Show this message and exit (as --help).",
+)
 @click.option(
     "--log-format",
     type=click.Choice(["console", "json"]),
@@ -106,12 +122,15 @@ def cli(ctx: click.Context, log_format: str, verbose: int, quiet: bool) -> None:
 
     \b
     Examples:
-      alcapctl db init --database ~/data/production.db
-      alcapctl datasets import runs.tsv
+      alcapctl db init --production productions/rootana_v8.toml
+      alcapctl datasets import runs.tsv --production productions/rootana_v8.toml
       alcapctl init productions/rootana_v8.toml
       alcapctl claim productions/rootana_v8.toml -n 5
       alcapctl status --all
     """
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+        ctx.exit(0)
     from alcapctl.log import configure_logging
 
     level = "warning" if quiet else ("debug" if verbose > 1 else "info")

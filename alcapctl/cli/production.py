@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import click
 
 from alcapctl.cli.options import (
@@ -15,6 +19,10 @@ from alcapctl.cli.options import (
     store_options,
 )
 
+if TYPE_CHECKING:
+    from alcapctl.steps.context import StepContext
+    from alcapctl.steps.status import ProductionStatus
+
 
 @click.command()
 @production_argument
@@ -26,7 +34,8 @@ def init(app: AppContext, as_json: bool) -> None:
     The version is the TOML's, or the highest of its type plus one.  A rootana production
     takes only the runs finished in its base alcapana production.  Running init again with
     the same file changes nothing but adding runs imported since; a file that contradicts
-    the database (same version, another tag) is refused.
+    the database (same version, another tag, other datasets or quality) is refused, and so
+    is a selection that matches no run of the database (exit 2, nothing written).
 
     \b
     Example:
@@ -34,11 +43,16 @@ def init(app: AppContext, as_json: bool) -> None:
     """
     from alcapctl.jobenv import refuse_or_warn
     from alcapctl.steps.outputs import check_outputs
+    from alcapctl.store.productions import EmptySelection
 
-    assert app.settings.production is not None
+    prod = app.settings.production
+    assert prod is not None
     refuse_or_warn(app.settings)
     check_outputs(app.settings, app.store)
-    result = app.store.init(app.settings.production)
+    try:
+        result = app.store.init(prod)
+    except EmptySelection:
+        raise EmptySelection(prod, app.store.location) from None
     record = result.record
     if as_json:
         emit_json({"production": record.name, "created": result.created, "added": result.added})
@@ -86,50 +100,112 @@ def claim(
         click.echo("No runs to claim")
 
 
-@click.command()
+class _WatchCommand(click.Command):
+    """``--watch`` takes an optional SECONDS: a next word that is not a number (the TOML)
+    is left to be the argument, so ``--watch PROD.toml`` and ``--watch 5 PROD.toml`` work."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        args = list(args)
+        for i, arg in enumerate(args):
+            if arg == "--":
+                break
+            if arg == "--watch" and not (i + 1 < len(args) and _is_number(args[i + 1])):
+                args[i] = f"--watch={_WATCH_DEFAULT}"
+        return super().parse_args(ctx, args)
+
+
+_WATCH_DEFAULT = 2.0
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@click.command(cls=_WatchCommand)
 @productions_argument
 @click.option(
     "--watch",
     type=click.FloatRange(min=0.1),
-    is_flag=False,
-    flag_value=2.0,
     metavar="[SECONDS]",
-    help="Keep showing a live view, refreshed every SECONDS (default 2), until Ctrl-C.",
+    help=f"Keep showing the live view of run --display, refreshed every SECONDS (default "
+    f"{_WATCH_DEFAULT:g}), until Ctrl-C.",
 )
+@click.option("--failed", "detail", is_flag=True, help="One line per failed run and attempt.")
 @json_option
 @store_options
-def status(app: AppContext, all_productions: bool, watch: float | None, as_json: bool) -> None:
-    """Runs per dataset and state, totals, and why runs failed.
+def status(
+    app: AppContext, all_productions: bool, watch: float | None, detail: bool, as_json: bool
+) -> None:
+    """Per production: runs per dataset and state, throughput, ETA, failures by reason.
+
+    Throughput counts the runs finished in the last hour (or since the production
+    started); the ETA is what is left at that pace.  Failures with one reason are shown
+    once, with their runs and elog paths; --failed lists every failed run and attempt.
+    When stdout is not a terminal, every row is one tab-separated line for grep and awk
+    (see README, "Status"):
+
+    \b
+      production NAME TAG TOTAL N C S R F X RUNS_PER_HOUR ETA_SECONDS
+      dataset    NAME DATASET TOTAL N C S R F X
+      failure    NAME X|retried RUNS RUN,... ELOG,... REASON
+      failed     NAME RUN ATTEMPTS USER ELOG ERROR          (--failed)
+      attempt    NAME RUN ATTEMPT STEP AT EXIT_CODE ELOG REASON  (--failed)
 
     \b
     Examples:
       alcapctl status productions/rootana_v8.toml
-      alcapctl status productions/rootana_v8.toml --watch 5
+      alcapctl status productions/rootana_v8.toml --failed
+      alcapctl status --watch 5 productions/rootana_v8.toml
+      alcapctl status --all | awk -F'\\t' '$1 == "production" {print $2, $9}'
       alcapctl status --all --json
     """
-    from alcapctl.steps.status import production_status
-
     if watch is not None:
         _watch(app, watch)
         return
-    store = app.store
-    single = app.production_file is not None and not all_productions
-    if single:
-        records = [app.step_context().record]
-    else:
-        records = store.productions()
-        for record in records:
-            store.ensure(record)
-    reports = [production_status(store, record) for record in records]
+    reports = _reports(app, all_productions)
     if as_json:
+        single = app.production_file is not None and not all_productions
         emit_json(reports[0].to_dict() if single else [r.to_dict() for r in reports])
         return
-    from alcapctl.display import render_status
-
-    for report in reports:
-        render_status(report)
     if not reports:
-        click.echo(f"No productions in {store.location}")
+        click.echo(f"No productions in {app.store.location}")
+    elif sys.stdout.isatty():
+        from alcapctl.display import render_status
+
+        for report in reports:
+            render_status(report, detail=detail)
+    else:
+        from alcapctl.status_lines import status_lines
+
+        for report in reports:
+            for line in status_lines(report, detail=detail):
+                click.echo(line)
+
+
+def _reports(app: AppContext, all_productions: bool) -> list[ProductionStatus]:
+    """The status of the TOML's production (elog paths from its templates), or of all."""
+    from alcapctl.steps.status import production_status
+
+    store = app.store
+    if app.production_file is not None and not all_productions:
+        ctx = app.step_context()
+        return [production_status(store, ctx.record, elog_of=_elog_of(ctx))]
+    records = store.productions()
+    for record in records:
+        store.ensure(record)
+    return [production_status(store, record) for record in records]
+
+
+def _elog_of(ctx: StepContext) -> Callable[[int], str | None]:
+    def elog(run: int) -> str | None:
+        path = ctx.output_paths(run).get("elog")
+        return str(path) if path else None
+
+    return elog
 
 
 @click.command()
@@ -140,7 +216,8 @@ def check(app: AppContext, as_json: bool) -> None:
     """Validate a production TOML and show what would happen; changes nothing.
 
     Prints the resolved settings, the output paths of one sample run, and the runs
-    that would be registered or claimed.
+    that would be registered or claimed.  Exits 1 when the selection (datasets,
+    quality) matches no run of the database.
 
     \b
     Example:
@@ -151,33 +228,41 @@ def check(app: AppContext, as_json: bool) -> None:
     report = check_production(app.settings, app.store)
     if as_json:
         emit_json(report)
-        return
-    from alcapctl.display import render_check
+    else:
+        from alcapctl.display import render_check
 
-    render_check(report)
+        render_check(report)
+    if not report["matches"]:
+        from alcapctl.errors import AlcapError
+        from alcapctl.store.productions import EmptySelection
+
+        assert app.settings.production is not None
+        raise AlcapError(str(EmptySelection(app.settings.production, app.store.location)))
 
 
 def _watch(app: AppContext, seconds: float) -> None:
-    """The live dashboard on a terminal; one summary line per refresh elsewhere."""
+    """The live dashboard on a terminal, fed from the database; elsewhere one
+    ``production`` line (see status_lines) per refresh, after the time."""
     import time
 
     from alcapctl.display import LiveDashboard
+    from alcapctl.status_lines import status_lines
     from alcapctl.steps.status import production_status
 
     if app.production_file is None:
-        raise click.UsageError("--watch needs a production: alcapctl status PROD.toml --watch")
+        raise click.UsageError("--watch needs a production: alcapctl status --watch PROD.toml")
     ctx = app.step_context()
+    elog_of = _elog_of(ctx)
     board = LiveDashboard()
     try:
         if not board.console.is_terminal:
             while True:
-                report = production_status(ctx.store, ctx.record)
-                totals = {s.value: n for s, n in report.totals.items()}
-                click.echo(f"{time.strftime('%H:%M:%S')} {ctx.record.name} {totals}")
+                report = production_status(ctx.store, ctx.record, elog_of=elog_of)
+                click.echo(f"{time.strftime('%H:%M:%S')}\t{next(status_lines(report))}")
                 time.sleep(seconds)
         with board:
             while True:
-                board.show(production_status(ctx.store, ctx.record))
+                board.show(production_status(ctx.store, ctx.record, elog_of=elog_of))
                 time.sleep(seconds)
     except KeyboardInterrupt:
         return

@@ -62,7 +62,9 @@ def check_production(settings: Settings, store: Store) -> dict[str, Any]:
     sample = new_runs[0] if new_runs else 2091
     report["sample_run"] = sample
     report["sample_outputs"] = {k: str(v) for k, v in ctx.output_paths(sample).items()}
+    report["matches"] = len(new_runs)
     if registered:
+        report["matches"] += store.runs(record, lambda runs: runs.count(RunState), write=False)
 
         def would_claim(runs: RunTable) -> list[int]:
             n = wanted(ctx, runs)

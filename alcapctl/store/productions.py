@@ -9,13 +9,21 @@ from sqlalchemy import Connection, Update, func, insert, select, update
 
 from alcapctl.clock import now_iso
 from alcapctl.config import Production
-from alcapctl.errors import DatabaseError
+from alcapctl.errors import DatabaseError, UsageError
 from alcapctl.states import RunState
 from alcapctl.store.datasets import validate_datasets
 from alcapctl.store.records import ProductionRecord
 from alcapctl.store.schema import datasets, ensure_production_table, production_table, productions
 
-__all__ = ["InitResult", "all_productions", "close_if_done", "find", "init_production", "reopen"]
+__all__ = [
+    "EmptySelection",
+    "InitResult",
+    "all_productions",
+    "close_if_done",
+    "find",
+    "init_production",
+    "reopen",
+]
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,43 @@ def _check_same(record: ProductionRecord, prod: Production) -> None:
         raise DatabaseError(f"{record.name} exists with base {record.base}, not {prod.base}")
 
 
+class EmptySelection(UsageError):
+    """No run of the database matches a production's datasets and quality."""
+
+    def __init__(self, prod: Production, location: str = "the database") -> None:
+        self.prod = prod
+        datasets_asked = ", ".join(prod.datasets) or "all"
+        quality_asked = ", ".join(prod.quality) or "any"
+        base = f" finished in alcapana_v{prod.base}" if prod.type == "rootana" else ""
+        super().__init__(
+            f"no run{base} in {location} matches datasets {datasets_asked} and quality "
+            f"{quality_asked}; import a run list (run, dataset, quality) into this database "
+            "with: alcapctl datasets import RUNS.tsv --production PROD.toml"
+        )
+
+
+def _selection(datasets_: tuple[str, ...] | None, quality: tuple[str, ...] | None) -> str:
+    shown_datasets = ", ".join(datasets_ or ()) or "all"
+    shown_quality = ", ".join(quality or ()) or "any"
+    return f"datasets {shown_datasets}, quality {shown_quality}"
+
+
+def _check_selection(record: ProductionRecord, prod: Production) -> None:
+    """A registered production keeps the selection it was made with (a legacy row, whose
+    selection is unknown, takes any)."""
+    if record.datasets is None or record.quality is None:
+        return
+    same = sorted(record.datasets) == sorted(prod.datasets) and sorted(record.quality) == sorted(
+        prod.quality
+    )
+    if not same:
+        raise UsageError(
+            f"{record.name} was registered with {_selection(record.datasets, record.quality)}; "
+            f"the TOML asks for {_selection(prod.datasets, prod.quality)}. A production keeps "
+            "its selection: restore it in the TOML, or leave version out to start a new one"
+        )
+
+
 def _selected_runs(conn: Connection, prod: Production, version: int) -> list[int]:
     query = select(datasets.c.run).distinct()
     if prod.datasets:
@@ -96,16 +141,30 @@ def _check_base(conn: Connection, base: int) -> None:
 
 
 def init_production(conn: Connection, prod: Production) -> InitResult:
-    """Register ``prod`` and give each selected run an N row; a repeat adds only new runs."""
+    """Register ``prod`` and give each selected run an N row; a repeat adds only new runs.
+
+    A selection that matches no run is refused (EmptySelection) before anything is
+    written, so an empty production never takes a version number.
+    """
     validate_datasets(conn, prod.datasets)
     if prod.type == "rootana":
         assert prod.base is not None
         _check_base(conn, prod.base)
         ensure_production_table(conn, "alcapana", prod.base)
     record = _get(conn, prod.type, prod.version) if prod.version else _by_tag(conn, prod)
-    created = record is None
-    if record is None:
+    have: set[int] = set()
+    if record is not None:
+        _check_same(record, prod)
+        _check_selection(record, prod)
+        version = record.version
+        have = set(conn.execute(select(record.table.c.run)).scalars())
+    else:
         version = prod.version or _next_version(conn, prod.type)
+    selected = _selected_runs(conn, prod, version)
+    if not selected and not have:
+        raise EmptySelection(prod)
+    table = ensure_production_table(conn, prod.type, version)
+    if record is None:
         selection = {"datasets": list(prod.datasets), "quality": list(prod.quality)}
         conn.execute(
             insert(productions).values(
@@ -117,13 +176,10 @@ def init_production(conn: Connection, prod: Production) -> InitResult:
                 selection=json.dumps(selection),
             )
         )
-        record = _get(conn, prod.type, version)
-        assert record is not None
-    else:
-        _check_same(record, prod)
-    table = ensure_production_table(conn, record.type, record.version)
-    have = set(conn.execute(select(table.c.run)).scalars())
-    new = [run for run in _selected_runs(conn, prod, record.version) if run not in have]
+    created = record is None
+    record = _get(conn, prod.type, version)
+    assert record is not None
+    new = [run for run in selected if run not in have]
     if new:
         conn.execute(insert(table), [{"run": run, "status": "N", "attempts": 0} for run in new])
         if record.stop is not None:
@@ -164,6 +220,7 @@ def preview_init(conn: Connection, prod: Production) -> tuple[int, bool, list[in
     record = _get(conn, prod.type, prod.version) if prod.version else _by_tag(conn, prod)
     if record is not None:
         _check_same(record, prod)
+        _check_selection(record, prod)
     version = record.version if record else (prod.version or _next_version(conn, prod.type))
     if prod.type == "rootana":
         assert prod.base is not None
