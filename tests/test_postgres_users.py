@@ -10,8 +10,8 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
