@@ -202,3 +202,31 @@ def test_a_server_restart_during_run_is_transient(
     assert rows.split() == [f"{r}|F|0" for r in runs]  # no failed attempt
     assert pg_server.psql(name, "SELECT count(*) FROM alcapctl_failures").strip() == "0"
     assert sorted(int(r) for r in ledger.read_text().split()) == runs
+
+
+def test_a_read_is_one_read_only_snapshot_on_a_server(pg_url: str) -> None:
+    """Database.read is REPEATABLE READ READ ONLY on PostgreSQL: a row another session
+    commits between two of its statements is not seen, and it cannot write."""
+    from sqlalchemy import Connection, text
+
+    from alcapctl.errors import DatabaseError
+    from alcapctl.store import Store
+    from alcapctl.store.engine import Database
+
+    Store.create(pg_url)[0].close()
+    db, other = Database(pg_url), Database(pg_url)
+    count = "SELECT count(*) FROM datasets"
+
+    def two_reads(conn: Connection) -> tuple[int, int]:
+        first = conn.execute(text(count)).scalar_one()
+        other.write(lambda c: c.execute(text("INSERT INTO datasets VALUES (1, 'a', 'gold')")))
+        return first, conn.execute(text(count)).scalar_one()
+
+    try:
+        assert db.read(two_reads) == (0, 0)
+        assert db.read(lambda conn: conn.execute(text(count)).scalar_one()) == 1
+        with pytest.raises(DatabaseError, match="read-only transaction"):
+            db.read(lambda conn: conn.execute(text("DELETE FROM datasets")))
+    finally:
+        db.dispose()
+        other.dispose()
