@@ -124,19 +124,29 @@ def run_process(
     )
 
 
-@pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{db_path}")
-    yield s
-    s.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database URL of each dialect (not yet created): a test using it runs on both."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'production.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store_url(database_url: str) -> str:
+    """A new database holding RUNLIST, on each dialect: the store's tests run on both."""
+    store, _ = Store.create(database_url)
+    store.import_datasets(RUNLIST, "fixture")
+    store.close()
+    return database_url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """The store of ``store_url`` (SQLite file, then PostgreSQL server)."""
+    s = Store.open(store_url)
+    yield s
+    s.close()
 
 
 # ftp_server: a real pyftpdlib server; pg_server / pg_url: a real PostgreSQL server;
