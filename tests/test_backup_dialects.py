@@ -4,13 +4,15 @@ dumps back to identical files, on a real server (tests/pgserver.py)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
@@ -249,7 +251,7 @@ def _strip_nul(value: Any) -> Any:
 
 
 def test_a_2014_database_moves_to_a_server_with_two_commands(
-    databases: Databases, tmp_path: Path
+    databases: Databases, tmp_path: Path, run_cli: Callable[..., Result]
 ) -> None:
     """backup-dump of the 2014 file, backup-restore into the server; alcapctl then opens
     (and migrates) the server database, and a dump of it restores into SQLite again."""
@@ -258,9 +260,15 @@ def test_a_2014_database_moves_to_a_server_with_two_commands(
     conn.execute("INSERT INTO datasets VALUES (2200, CAST(? AS TEXT), 'gold')", (b"M\xfcller",))
     conn.commit()
     conn.close()
-    dump(sqlite_url(legacy), tmp_path / "dump")
+    before = legacy.read_bytes()
+    out = tmp_path / "dump"
+    assert run_cli("backup-dump", "--database", legacy, "--out", out).exit_code == 0
     url = databases.new()
-    assert restore(tmp_path / "dump", url).identical
+    restored = run_cli("backup-restore", out, "--database", url, "--json")
+    assert restored.exit_code == 0, restored.output
+    assert json.loads(restored.stdout)["identical"] is True
+    assert PASSWORD not in restored.stdout  # the URL is shown masked
+    assert legacy.read_bytes() == before  # the 2014 file was only read
     store = Store.open(url)
     try:
         assert {p.version for p in store.productions()} == {1, 2, 3, 4}
