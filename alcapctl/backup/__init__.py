@@ -30,7 +30,7 @@ from alcapctl.backup.git import commit_dump, require_work_tree
 from alcapctl.errors import UsageError
 from alcapctl.store.dialect import display_url
 from alcapctl.store.dump import TableRows, build_database, build_server, take_snapshot
-from alcapctl.store.pgdump import server_schema
+from alcapctl.store.pgrestore import server_schema
 
 __all__ = ["DumpResult", "RestoreResult", "dump", "restore"]
 

@@ -156,7 +156,7 @@ def take_snapshot(url: str, lock_timeout: float = 60.0) -> Snapshot:
 
 def build_server(url: str, snapshot: Snapshot, lock_timeout: float = 60.0) -> None:
     """Write ``snapshot`` into the empty server database at ``url``, in one transaction."""
-    from alcapctl.store.pgdump import build_server_database
+    from alcapctl.store.pgrestore import build_server_database
 
     db = Database(url, lock_timeout=lock_timeout, create=True)
     try:
