@@ -326,3 +326,23 @@ def test_restore_refuses_a_server_database_that_holds_tables(
     restore(tmp_path / "dump", url)
     with pytest.raises(UsageError, match="already holds tables"):
         restore(tmp_path / "dump", url)
+
+
+def test_a_row_the_server_refuses_names_its_line_and_writes_nothing(
+    databases: Databases, tmp_path: Path, db_path: Path
+) -> None:
+    """A hand-edited dump whose key repeats: the server's refusal names file and line."""
+    dump(sqlite_url(db_path), tmp_path / "dump")
+    meta = tmp_path / "dump/tables/alcapctl_meta.tsv"
+    lines = meta.read_text().splitlines()
+    meta.write_text("\n".join([*lines[:-1], lines[-2], lines[-1]]) + "\n")
+    url = databases.new()
+    with pytest.raises(UsageError, match=rf"alcapctl_meta.tsv:{len(lines)}: row refused by Postg"):
+        restore(tmp_path / "dump", url)
+    name = url.rsplit("/", 1)[1]
+    assert (
+        databases.server.psql(
+            name, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+        ).strip()
+        == "0"
+    )
