@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +18,17 @@ import pytest
 from alcapctl.store import DatasetRow, Store
 from tests.conftest import ALCAPCTL, run_process, write_toml
 from tests.local_site import local_site
-from tests.pgserver import PgServer
+from tests.pgserver import PASSWORD, PgServer, start_server, stop_server
 
 RUNS = list(range(3000, 3024))
 USERS = [f"user{i}" for i in range(4)]
 
 
-@pytest.fixture
-def production(tmp_path: Path, pg_url: str) -> Path:
-    store, _ = Store.create(pg_url)
+def _shared_production(tmp_path: Path, url: str) -> Path:
+    store, _ = Store.create(url)
     store.import_datasets([DatasetRow(r, "SiR2", "gold") for r in RUNS], "test")
     store.close()
-    site = local_site(tmp_path, Path("unused"), RUNS, database=pg_url)
+    site = local_site(tmp_path, Path("unused"), RUNS, database=url)
     ledger = tmp_path / "ledger"
     prod = write_toml(
         tmp_path / "shared.toml",
@@ -46,6 +45,11 @@ def production(tmp_path: Path, pg_url: str) -> Path:
     return prod
 
 
+@pytest.fixture
+def production(tmp_path: Path, pg_url: str) -> Path:
+    return _shared_production(tmp_path, pg_url)
+
+
 def _rows(server: PgServer, url: str) -> list[tuple[int, str, str]]:
     out = server.psql(url.rsplit("/", 1)[1], 'SELECT run, status, "user" FROM alcapana_v1')
     rows = [line.split("|") for line in out.split()]
@@ -57,13 +61,17 @@ def _ledger(tmp_path: Path) -> Counter[int]:
 
 
 @pytest.fixture
-def start() -> Iterator[Callable[[str, Path], subprocess.Popen[bytes]]]:
+def start() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """``start(user, prod, host="testhost", node=[])``: ``alcapctl run`` as ``user`` on
+    ``host``; ``node`` prefixes the command (``ip netns exec NS``)."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def run(user: str, prod: Path) -> subprocess.Popen[bytes]:
+    def run(
+        user: str, prod: Path, host: str = "testhost", node: Sequence[str] = ()
+    ) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [*ALCAPCTL, "-q", "run", str(prod)],
-            env={**os.environ, "ALCAPCTL_USER": user},
+            [*node, *ALCAPCTL, "-q", "run", str(prod)],
+            env={**os.environ, "ALCAPCTL_USER": user, "ALCAPCTL_HOST": host},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -134,3 +142,67 @@ def test_kill_9_of_one_user_loses_nothing(
     assert held_running
     assert not again & (finished_before | held_running)
     assert all(ran[run] == 1 for run in held_running)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def login_nodes() -> Iterator[tuple[list[str], str]]:
+    """Two login nodes: this network namespace and a new one joined by a veth pair; yields
+    (the command prefix that runs on the second, the first one's veth address)."""
+    if os.environ.get("ALCAPCTL_PG") == "skip":
+        pytest.skip("ALCAPCTL_PG=skip")
+    tag = os.getpid() % 10_000
+    ns, here, there = f"alcap-login2-{tag}", f"vaq{tag}", f"vbq{tag}"
+    address, peer = f"10.231.{tag % 250}.1", f"10.231.{tag % 250}.2"
+    try:
+        _ip("netns", "add", ns)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("no network namespaces here (needs root and ip netns)")
+    inside = ["ip", "netns", "exec", ns]
+    try:
+        _ip("link", "add", here, "type", "veth", "peer", "name", there)
+        _ip("link", "set", there, "netns", ns)
+        _ip("addr", "add", f"{address}/30", "dev", here)
+        _ip("link", "set", here, "up")
+        _ip("netns", "exec", ns, "ip", "addr", "add", f"{peer}/30", "dev", there)
+        _ip("netns", "exec", ns, "ip", "link", "set", there, "up")
+        yield inside, address
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+        subprocess.run(["ip", "link", "del", here], check=False, capture_output=True)
+
+
+def test_two_login_nodes_share_one_server(
+    tmp_path: Path,
+    login_nodes: tuple[list[str], str],
+    start: Callable[..., subprocess.Popen[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server listening only on a veth address; two users on each side of the veth
+    pair (hosts login1 and login2) finish the production, each job once."""
+    node2, address = login_nodes
+    server = start_server(f"-c listen_addresses={address}")
+    try:
+        with (server.datadir / "pg_hba.conf").open("a") as hba:
+            hba.write(f"host all all {address.rsplit('.', 1)[0]}.0/30 scram-sha-256\n")
+        server.pg_ctl("reload")
+        monkeypatch.setenv("PGPASSWORD", PASSWORD)
+        url = f"postgresql://alcap@{address}:{server.port}/{server.new_database()}"
+        prod = _shared_production(tmp_path, url)
+        procs = [
+            start("user0", prod, "login1"),
+            start("user1", prod, "login1"),
+            start("user2", prod, "login2", node2),
+            start("user3", prod, "login2", node2),
+        ]
+        _finish(procs)
+        rows = _assert_every_run_finished_once(server, url)
+        assert _ledger(tmp_path) == Counter(RUNS)
+        hosts = server.psql(url.rsplit("/", 1)[1], "SELECT DISTINCT host FROM alcapana_v1")
+        assert set(hosts.split()) == {"login1", "login2"}  # both nodes took part
+        assert len(rows) == len(RUNS)
+    finally:
+        stop_server(server)
