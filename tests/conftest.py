@@ -142,8 +142,17 @@ def store_url(database_url: str) -> str:
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    """The store of ``store_url`` (SQLite file, then PostgreSQL server)."""
+def store(db_path: Path) -> Iterator[Store]:
+    """The store of ``db_path``, the SQLite file ``site_toml`` and ``make_production`` use."""
+    s = Store.open(f"sqlite:///{db_path}")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def dialect_store(store_url: str) -> Iterator[Store]:
+    """The store of ``store_url``: a test of the store's API taking it runs on SQLite and
+    on PostgreSQL."""
     s = Store.open(store_url)
     yield s
     s.close()
