@@ -72,9 +72,10 @@ class ServerTable:
         self.ddl = f"CREATE TABLE {quote_name(entry.name)} ({', '.join(parts)})"
         comment = {"columns": self.columns, "sqlite": entry.sql}
         self.comment = json.dumps(comment, ensure_ascii=False)
+        self.rows: list[tuple[Value, ...]] = []  # as the server takes them, once checked
 
-    def check(self, table: TableRows) -> list[tuple[Value, ...]]:
-        """The rows as the server takes them; UsageError at the first that does not fit."""
+    def check(self, table: TableRows) -> None:
+        """Keep the rows as the server takes them; UsageError at the first that does not fit."""
         if list(table.columns) != self.columns:
             raise UsageError(f"{table.origin}:1: columns differ from {self.entry.origin}")
         out = []
@@ -93,7 +94,7 @@ class ServerTable:
                     value = to_server_text(value)
                 values.append(value)
             out.append(tuple(values))
-        return out
+        self.rows = out
 
 
 def _index_ddl(entry: SchemaEntry, scratch: sqlite3.Connection) -> str:
@@ -112,13 +113,15 @@ def _index_ddl(entry: SchemaEntry, scratch: sqlite3.Connection) -> str:
     return f"{head} {quote_name(entry.name)} ON {quote_name(table)} ({cols})"
 
 
-def server_schema(snapshot: Snapshot) -> tuple[dict[str, ServerTable], list[tuple[str, str]]]:
-    """The tables and (index DDL, comment) pairs of ``snapshot`` on PostgreSQL; refuses
-    what a server cannot hold before anything is written."""
+def server_schema(
+    snapshot: Snapshot,
+) -> tuple[dict[str, ServerTable], list[tuple[str, str, str]]]:
+    """The tables (rows checked) and (index name, DDL, comment) of ``snapshot`` on
+    PostgreSQL; refuses what a server cannot hold before anything is written."""
     scratch = sqlite3.connect(":memory:")
     try:
         tables: dict[str, ServerTable] = {}
-        indexes: list[tuple[str, str]] = []
+        indexes: list[tuple[str, str, str]] = []
         for entry in snapshot.schema:
             if entry.kind not in ("table", "index"):
                 raise UsageError(
@@ -140,7 +143,7 @@ def server_schema(snapshot: Snapshot) -> tuple[dict[str, ServerTable], list[tupl
                 tables[entry.name] = ServerTable(entry, scratch)
             else:
                 comment = json.dumps({"sqlite": entry.sql}, ensure_ascii=False)
-                indexes.append((_index_ddl(entry, scratch), comment))
+                indexes.append((entry.name, _index_ddl(entry, scratch), comment))
         for table in snapshot.tables:
             tables[table.name].check(table)
         return tables, indexes
@@ -175,15 +178,13 @@ def build_server_database(conn: Connection, snapshot: Snapshot) -> None:
         try:
             with cur.copy(f"COPY {quote_name(rows.name)} ({names}) FROM STDIN") as copy:
                 copy.set_types(server.types)
-                for row in server.check(rows):
+                for row in server.rows:
                     copy.write_row(row)
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
             _refused(rows, exc)
-    for ddl, comment in indexes:
+    for name, ddl, comment in indexes:
         cur.execute(ddl)
-        name = re.match(r'CREATE (?:UNIQUE )?INDEX ("(?:[^"]|"")*")', ddl)
-        assert name is not None
-        cur.execute(f"COMMENT ON INDEX {name[1]} IS {_literal(comment)}")
+        cur.execute(f"COMMENT ON INDEX {quote_name(name)} IS {_literal(comment)}")
     if snapshot.user_version:
         comment = json.dumps({"user_version": snapshot.user_version})
         schema = cur.execute("SELECT current_schema()").fetchone()[0]
