@@ -47,7 +47,10 @@ COLUMNS = {
     "alcapana_v3": "itttssttttt",
 }
 
-reals = st.floats(allow_nan=False)
+reals = st.one_of(
+    st.floats(allow_nan=False),
+    st.sampled_from([float("inf"), -float("inf"), -0.0, 5e-324, 1.7976931348623157e308, 0.1]),
+)
 int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 edges = st.sampled_from([-(2**63), 2**63 - 1, 0, -1, 2**31, -(2**31) - 1])
 latin1 = st.text(alphabet="éàüß", min_size=1, max_size=4).map(
