@@ -79,14 +79,15 @@ def prepare_snakemake(root: Path, runs: int, snakemake: str) -> Callable[[], Non
     return go
 
 
-def prepare_alcapctl(root: Path, runs: int) -> Callable[[], None]:
+def prepare_alcapctl(root: Path, runs: int, database: str | None = None) -> Callable[[], None]:
+    """alcapctl's workload on ``root/production.db``, or on the server URL ``database``."""
     archive = _inputs(root, runs)
-    db = root / "production.db"
-    store, _ = Store.create(f"sqlite:///{db}")
+    db = database or str(root / "production.db")
+    store, _ = Store.create(database or f"sqlite:///{db}")
     store.import_datasets([DatasetRow(r, "bench", "gold") for r in range(1, runs + 1)], "bench")
     store.close()
     site = {
-        "database": str(db),
+        "database": db,
         "data": str(root / "data"),
         "backend": "local",
         "archive": {"url": f"file://{archive}", "filename": "run{run}.mid"},

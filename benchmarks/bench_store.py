@@ -31,11 +31,14 @@ def _claimer(prod: str, user: str, start: Any, out: Any) -> None:
     out.put(mine)
 
 
-def bench_claim(runs: int = 10_000, workers: int = 8) -> dict[str, Any]:
-    """``workers`` processes claim 15 runs at a time until none are left."""
+def bench_claim(
+    runs: int = 10_000, workers: int = 8, database: str | None = None
+) -> dict[str, Any]:
+    """``workers`` processes claim 15 runs at a time until none are left (on a SQLite
+    file, or on the server database at ``database``)."""
     root = Path(tempfile.mkdtemp(prefix="bench-claim-"))
     try:
-        _, prod = make_production(root, runs)
+        _, prod = make_production(root, runs, database=database)
         ctx = mp.get_context("fork")
         start, out = ctx.Event(), ctx.Queue()
         procs = [
@@ -63,7 +66,7 @@ def bench_claim(runs: int = 10_000, workers: int = 8) -> dict[str, Any]:
         shutil.rmtree(root)
 
 
-_GROUP_BY = (
+GROUP_BY = (
     "SELECT d.dataset, t.status, count(*) FROM alcapana_v1 t "
     "JOIN (SELECT DISTINCT run, dataset FROM datasets WHERE quality IN ('gold')) d "
     "ON d.run = t.run GROUP BY d.dataset, t.status;"
@@ -77,7 +80,7 @@ def bench_status(runs: int = 100_000) -> dict[str, Any]:
         db, prod = make_production(root, runs, datasets=("SiR2", "Al100", "Al50b", "SiR21pct"))
         run_quiet(["sqlite3", db, "UPDATE alcapana_v1 SET status='F' WHERE run % 3 = 0;"])
         ours = timed(lambda: run_quiet([*ALCAPCTL, "status", prod, "--json"]))
-        cli = timed(lambda: run_quiet(["sqlite3", db, _GROUP_BY]))
+        cli = timed(lambda: run_quiet(["sqlite3", db, GROUP_BY]))
         return {
             "runs": runs,
             "alcapctl_status_s": ours,

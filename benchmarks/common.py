@@ -20,15 +20,21 @@ ALCAPCTL = [sys.executable, "-m", "alcapctl"]
 
 
 def make_production(
-    root: Path, runs: int, datasets: Sequence[str] = ("SiR2",), **fields: Any
+    root: Path,
+    runs: int,
+    datasets: Sequence[str] = ("SiR2",),
+    database: str | None = None,
+    **fields: Any,
 ) -> tuple[Path, Path]:
-    """A database with ``runs`` gold runs spread over ``datasets`` and a production on them."""
+    """A database with ``runs`` gold runs spread over ``datasets`` and a production on them;
+    ``database``: a server URL instead of ``root/production.db``."""
     root.mkdir(parents=True, exist_ok=True)
     db = root / "production.db"
-    store, _ = Store.create(f"sqlite:///{db}")
+    url = database or f"sqlite:///{db}"
+    store, _ = Store.create(url)
     rows = [DatasetRow(r, datasets[r % len(datasets)], "gold") for r in range(1, runs + 1)]
     store.import_datasets(rows, "generated")
-    site = {"database": str(db), "data": str(root / "data"), **fields.pop("site", {})}
+    site = {"database": database or str(db), "data": str(root / "data"), **fields.pop("site", {})}
     (root / "site.toml").write_text(tomli_w.dumps(site))
     prod = root / "prod.toml"
     content = {

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import bench_ftp, bench_loop, bench_store  # noqa: E402
+from benchmarks import bench_ftp, bench_loop, bench_pg, bench_store  # noqa: E402
 from benchmarks.common import describe_fs  # noqa: E402
 
 
@@ -120,6 +120,9 @@ def main() -> None:
         f"sqlite3 GROUP BY {st['sqlite3_cli_s']['median'] * 1e3:.0f} ms "
         f"(x{st['ratio']:.1f}, both whole processes)"
     )
+
+    _section("PostgreSQL on loopback vs SQLite")
+    bench_pg.report(quick)
 
     _section("FTP staging vs curl on loopback")
     size = bench_ftp.parse_size("64M" if quick else args.ftp_size)

@@ -124,19 +124,38 @@ def run_process(
     )
 
 
-@pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{db_path}")
-    yield s
-    s.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A database URL of each dialect (not yet created): a test using it runs on both."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'production.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store_url(database_url: str) -> str:
+    """A new database holding RUNLIST, on each dialect: the store's tests run on both."""
+    store, _ = Store.create(database_url)
+    store.import_datasets(RUNLIST, "fixture")
+    store.close()
+    return database_url
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    """The store of ``db_path``, the SQLite file ``site_toml`` and ``make_production`` use."""
+    s = Store.open(f"sqlite:///{db_path}")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def dialect_store(store_url: str) -> Iterator[Store]:
+    """The store of ``store_url``: a test of the store's API taking it runs on SQLite and
+    on PostgreSQL."""
+    s = Store.open(store_url)
+    yield s
+    s.close()
 
 
 # ftp_server: a real pyftpdlib server; pg_server / pg_url: a real PostgreSQL server;

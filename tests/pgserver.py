@@ -90,8 +90,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server() -> PgServer:
-    """initdb + pg_ctl start; the caller stops it with ``stop_server``."""
+def start_server(options: str = "") -> PgServer:
+    """initdb + pg_ctl start (``options``: more ``-c name=value`` for the server); the
+    caller stops it with ``stop_server``."""
     bindir = _bindir()
     postgres = pwd.getpwnam("postgres")
     top = Path(tempfile.mkdtemp(prefix="alcapctl-pg-"))
@@ -108,7 +109,7 @@ def start_server() -> PgServer:
     )  # fmt: skip
     options = (
         f"-k {top} -p {server.port} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 {options}"
     )
     server.pg_ctl("-l", str(top / "log"), "-o", options, "start")
     server.psql("postgres", f"CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'")

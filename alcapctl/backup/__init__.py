@@ -3,7 +3,9 @@
 ``dump`` takes one consistent snapshot, writes it as files made for ``git diff`` (see
 ``files``), removes files a previous dump left that no longer belong, and optionally commits
 with a message that says which runs finished since the last dump.  ``restore`` checks a
-whole dump before it builds a new database beside the target, then moves it into place.
+whole dump before it builds a new database beside the target, then moves it into place;
+on a server it fills an empty database in one transaction.  Either dialect dumps to the
+same text, so a dump of one restores into the other and dumps back identically.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from alcapctl.backup.files import (
 )
 from alcapctl.backup.git import commit_dump, require_work_tree
 from alcapctl.errors import UsageError
-from alcapctl.store.dump import TableRows, build_database, take_snapshot
+from alcapctl.store.dialect import display_url
+from alcapctl.store.dump import TableRows, build_database, build_server, take_snapshot
+from alcapctl.store.pgrestore import server_schema
 
 __all__ = ["DumpResult", "RestoreResult", "dump", "restore"]
 
@@ -56,7 +60,7 @@ class DumpResult:
 
 @dataclass
 class RestoreResult:
-    database: Path
+    database: str  # the file, or the server URL with any password masked
     rows: dict[str, int] = field(default_factory=dict)
     identical: bool | None = None  # dumps back to the same text; None: not built (dry run)
 
@@ -171,17 +175,20 @@ def _first_difference(files: dict[str, bytes], directory: Path) -> str | None:
     return None
 
 
-def restore(directory: Path, database: Path, *, dry_run: bool = False) -> RestoreResult:
-    """Build a new database at ``database`` from the dump in ``directory``.
+def restore(directory: Path, database: Path | str, *, dry_run: bool = False) -> RestoreResult:
+    """Build a new database from the dump in ``directory``: a new SQLite file at a path, or
+    the contents of an empty server database at a ``postgresql://`` URL.
 
     With ``dry_run`` the whole dump is checked and nothing is written.
     """
+    if isinstance(database, str):
+        return _restore_server(directory, database, dry_run)
     if database.exists():
         raise UsageError(f"{database}: already exists; restore only writes a new file")
     snapshot = parse_dump(directory)
     rows = {t.name: len(t.rows) for t in snapshot.tables}
     if dry_run:
-        return RestoreResult(database, rows)
+        return RestoreResult(str(database), rows)
     database.parent.mkdir(parents=True, exist_ok=True)
     part = database.with_name(f".{database.name}.restore-{os.getpid()}")
     part.unlink(missing_ok=True)
@@ -194,8 +201,23 @@ def restore(directory: Path, database: Path, *, dry_run: bool = False) -> Restor
             raise UsageError(f"{database}: appeared while restoring; left untouched") from None
     finally:
         part.unlink(missing_ok=True)
-    where = _first_difference(render(again), directory)
-    result = RestoreResult(database, rows, identical=where is None)
+    return _compared(directory, str(database), rows, render(again))
+
+
+def _restore_server(directory: Path, url: str, dry_run: bool) -> RestoreResult:
+    snapshot = parse_dump(directory)
+    rows = {t.name: len(t.rows) for t in snapshot.tables}
+    if dry_run:
+        server_schema(snapshot)  # refuses what a server cannot hold, as the restore would
+        return RestoreResult(display_url(url), rows)
+    build_server(url, snapshot)
+    return _compared(directory, display_url(url), rows, render(take_snapshot(url)))
+
+
+def _compared(
+    directory: Path, database: str, rows: dict[str, int], files: dict[str, bytes]
+) -> RestoreResult:
+    where = _first_difference(files, directory)
     if where is not None:
         log.warning("restored database does not dump back to the same text", first=where)
-    return result
+    return RestoreResult(database, rows, identical=where is None)

@@ -70,7 +70,8 @@ def backup_dump(
     "target",
     required=True,
     metavar="NEW",
-    help="The database file to create; an existing file is refused.",
+    help="The database file to create (an existing file is refused), or the URL of an "
+    "empty PostgreSQL database to fill.",
 )
 @dry_run_option
 @json_option
@@ -79,24 +80,26 @@ def backup_restore(directory: Path, target: str, dry_run: bool, as_json: bool) -
 
     The whole dump is checked first (a file cut short or edited so that it no longer
     parses is refused, naming file and line); the database is built beside NEW and only
-    then moved into place, so a failure leaves nothing behind.
+    then moved into place, so a failure leaves nothing behind.  On PostgreSQL, NEW is an
+    existing empty database, filled in one transaction.  A dump of either dialect
+    restores into the other.
 
     \b
     Example:
       alcapctl backup-restore ~/alcap-db-backup --database ~/data/production-restored.db --dry-run
       alcapctl backup-restore ~/alcap-db-backup --database ~/data/production-restored.db
+      alcapctl backup-restore ~/alcap-db-backup --database postgresql://alcap@db/production
     """
     from alcapctl.backup import restore
     from alcapctl.config import database_url
-    from alcapctl.errors import UsageError
     from alcapctl.store import sqlite_path
 
-    path = sqlite_path(database_url(target))
-    if path is None:
-        raise UsageError(f"{target}: restore writes a new SQLite file; give a path")
-    result = restore(directory, path, dry_run=dry_run)
+    url = database_url(target)
+    path = sqlite_path(url)
+    result = restore(directory, url if path is None else path, dry_run=dry_run)
     if as_json:
-        emit_json({"database": str(path), "rows": result.rows, "identical": result.identical})
+        emit_json({"database": result.database, "rows": result.rows, "identical": result.identical})
         return
     verb = "Would restore" if dry_run else "Restored"
-    click.echo(f"{verb} {len(result.rows)} tables, {sum(result.rows.values())} rows into {path}")
+    rows = sum(result.rows.values())
+    click.echo(f"{verb} {len(result.rows)} tables, {rows} rows into {result.database}")

@@ -26,6 +26,7 @@ __all__ = [
     "Fault",
     "LegacyInteger",
     "Timestamp",
+    "begin_snapshot",
     "classify",
     "display_url",
     "insert_ignoring_duplicates",
@@ -100,6 +101,18 @@ def postgresql_engine_args(url: str, lock_timeout: float) -> tuple[URL, dict[str
         "connect_args": {"connect_timeout": _CONNECT_TIMEOUT, "options": options},
     }
     return parsed.set(drivername="postgresql+psycopg"), args
+
+
+def begin_snapshot(conn: Connection) -> None:
+    """Make the transaction just begun one read-only snapshot for all its statements.
+
+    SQLite's read transaction already is one (its shared lock is held to the end); on
+    PostgreSQL each statement would otherwise see what others committed meanwhile, so a
+    report's or status's several SELECTs could disagree.  REPEATABLE READ READ ONLY never
+    fails for serialization.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
 
 def insert_ignoring_duplicates(conn: Connection, table: Table, key: str, **values: Any) -> None:

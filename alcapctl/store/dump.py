@@ -3,7 +3,8 @@
 This is the only SQL of ``backup-dump`` and ``backup-restore``; the text format lives in
 ``alcapctl.backup``.  A snapshot holds the schema as SQLite keeps it (``sqlite_master``)
 and every row of every table with its exact storage class: a TEXT that is not valid UTF-8
-(legacy writers bound Latin-1 bytes as text) is kept as ``RawText`` bytes.  SQLite only.
+(legacy writers bound Latin-1 bytes as text) is kept as ``RawText`` bytes.  A server
+database is read and built in the same form by ``pgdump``, so a dump moves between them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "TableRows",
     "Value",
     "build_database",
+    "build_server",
     "take_snapshot",
 ]
 
@@ -143,11 +145,22 @@ def read_snapshot(conn: Connection) -> Snapshot:
 
 def take_snapshot(url: str, lock_timeout: float = 60.0) -> Snapshot:
     """A consistent snapshot of a database, without migrating or otherwise changing it."""
+    from alcapctl.store.pgdump import read_server_snapshot
+
     db = Database(url, lock_timeout=lock_timeout)
     try:
-        if not db.is_sqlite:
-            raise UsageError(f"{url}: backups read SQLite databases; use pg_dump for PostgreSQL")
-        return db.read(read_snapshot)
+        return db.read(read_snapshot if db.is_sqlite else read_server_snapshot)
+    finally:
+        db.dispose()
+
+
+def build_server(url: str, snapshot: Snapshot, lock_timeout: float = 60.0) -> None:
+    """Write ``snapshot`` into the empty server database at ``url``, in one transaction."""
+    from alcapctl.store.pgrestore import build_server_database
+
+    db = Database(url, lock_timeout=lock_timeout, create=True)
+    try:
+        db.write(lambda conn: build_server_database(conn, snapshot))
     finally:
         db.dispose()
 

@@ -31,7 +31,13 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 
 from alcapctl.errors import DatabaseError, DatabaseUnavailable, LockTimeout
-from alcapctl.store.dialect import Fault, classify, display_url, postgresql_engine_args
+from alcapctl.store.dialect import (
+    Fault,
+    begin_snapshot,
+    classify,
+    display_url,
+    postgresql_engine_args,
+)
 from alcapctl.store.schema import database_id, database_kind, foreign_tables
 
 __all__ = ["Database", "sqlite_path"]
@@ -327,8 +333,13 @@ class Database:
         return exc
 
     def read(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in a read transaction (a consistent snapshot on SQLite)."""
-        return self._run(fn, "BEGIN")
+        """Run ``fn`` in a read transaction: one consistent snapshot, on either dialect."""
+
+        def snapshot(conn: Connection) -> T:
+            begin_snapshot(conn)
+            return fn(conn)
+
+        return self._run(snapshot, "BEGIN")
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a write transaction holding the lock from its first statement."""
