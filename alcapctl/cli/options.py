@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
 
@@ -21,6 +21,7 @@ __all__ = [
     "emit_json",
     "json_option",
     "limit_options",
+    "locked_step",
     "production_argument",
     "productions_argument",
     "store_options",
@@ -76,16 +77,6 @@ class AppContext:
 
         return open_production(self.settings, self.store)
 
-    def locked_step(self) -> Any:
-        """The step context, holding this user's step lock on the production until exit.
-
-        If another alcapctl of this user already works on the production here (an
-        overlapping cron invocation), the command logs one line and exits 0.
-        """
-        step_ctx = self.step_context()
-        click.get_current_context().with_resource(_exclusive_step(step_ctx))
-        return step_ctx
-
 
 def _apply(f: F, *decorators: Callable[[Any], Any]) -> F:
     result: Any = f
@@ -134,6 +125,49 @@ def store_options(f: F) -> F:
             help="Seconds to wait for a database lock held by someone else; then exit 75.",
         ),
     )
+
+
+@overload
+def locked_step(f: F, /) -> F: ...
+@overload
+def locked_step(*, registering: bool) -> Callable[[F], F]: ...
+def locked_step(f: F | None = None, /, *, registering: bool = False) -> F | Callable[[F], F]:
+    """The one way a command that changes a production's state takes this user's step lock.
+
+    The command receives ``ctx``, its StepContext, and holds the lock until it returns.  If
+    another alcapctl of this user already works on the production here (an overlapping
+    cron invocation), the command logs one line naming that holder and exits 0 with
+    nothing changed.  ``registering=True`` is for ``init``: the production may not be
+    registered yet, so the lock is taken on the name it has or will get, and no ``ctx`` is
+    passed.  Put it below ``@store_options``: it takes the ``app`` that one made.
+    """
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            app: AppContext = kwargs["app"]
+            if registering:
+                lock = _exclusive_step(app.settings.work / _registered_name(app), app.settings.user)
+                click.get_current_context().with_resource(lock)
+                return command(*args, **kwargs)
+            step_ctx = app.step_context()
+            lock = _exclusive_step(step_ctx.workdir, step_ctx.settings.user)
+            click.get_current_context().with_resource(lock)
+            return command(*args, ctx=step_ctx, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate if f is None else decorate(f)
+
+
+def _registered_name(app: AppContext) -> str:
+    """The name the settings' production has, or gets from init (its version allocated)."""
+    from alcapctl.store.schema import table_name
+
+    prod = app.settings.production
+    assert prod is not None
+    version, _, _ = app.store.preview_init(prod)
+    return table_name(prod.type, version)
 
 
 def production_argument(f: F) -> F:
@@ -198,7 +232,7 @@ def dataset_option(f: F) -> F:
 
 
 @contextmanager
-def _exclusive_step(step_ctx: Any) -> Iterator[None]:
+def _exclusive_step(workdir: Path, user: str) -> Iterator[None]:
     """Hold the per-production, per-user step lock; if another process has it, exit 0 quietly.
 
     Overlapping cron invocations of the same step then skip instead of running twice.
@@ -208,12 +242,12 @@ def _exclusive_step(step_ctx: Any) -> Iterator[None]:
     from alcapctl.steplock import StepBusy, holder, step_lock
 
     try:
-        with step_lock(step_ctx.workdir, step_ctx.settings.user):
+        with step_lock(workdir, user):
             yield
     except StepBusy as busy:
         structlog.get_logger("alcapctl").warning(
             "another alcapctl of this user is working on this production; skipping",
-            production=step_ctx.record.name,
+            production=workdir.name,
             holder=holder(Path(str(busy))),
             lock=str(busy),
         )

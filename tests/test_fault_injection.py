@@ -1,0 +1,250 @@
+"""Faults injected on purpose into a production in flight (issue 13, "Show it").
+
+Every test sets the same scene (tests/faultkit.py): six runs, two R with their jobs running
+(real processes, held at a gate), one S, one C, two N.  A transient fault then meets each
+step it blocks, alone and inside ``run --once`` and a ``run`` loop: no run changes state,
+no attempt is counted, both jobs stay alive, every staged input stays.  Once the fault is
+cleared the production finishes, every run F, each job started exactly once (a ledger the
+job appends to).  The fatal path (an exception inside a step, SIGTERM, SIGHUP) must end
+in the 2014 abort: no job alive, every unfinished run N, staging empty.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.faultkit import RUNS, Kit, database_locked, resize, small_tmpfs, wait_for
+from tests.fakes import COMMANDS, FakeScheduler
+from tests.ftpserver import DroppingDTP, FtpServer, write_netrc
+
+LOCK_TIMEOUT = ("--lock-timeout", "0.3")
+UOW = "built by the loop rebuild (branch uow)"
+STEPS = {
+    "claim": ("claim",),
+    "stage": ("stage",),
+    "submit": ("submit",),
+    "reap": ("reap",),
+    "run --once": ("run", "--once"),
+}
+
+
+class Fault:
+    """A transient fault in a kit's world: switched ``on`` and ``off`` by the test; ``env``
+    is what the alcapctl subprocess needs to meet it quickly."""
+
+    env: dict[str, str] = {}  # noqa: RUF012 - read only
+
+    def __init__(self, kit: Kit) -> None:
+        self.kit = kit
+
+    def on(self) -> None:
+        raise NotImplementedError
+
+    def off(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Undo whatever outlives the test (a holder process)."""
+
+
+class SchedulerFails(Fault):
+    """Every Slurm command exits 1, as when slurmctld cannot be reached."""
+
+    def __init__(self, kit: Kit, fake: FakeScheduler) -> None:
+        super().__init__(kit)
+        self.fake = fake
+
+    def on(self) -> None:
+        for command in COMMANDS["slurm"]:
+            self.fake.answer(command, stderr="Unable to contact slurm controller", exit=1)
+
+    def off(self) -> None:
+        state = self.fake.load()
+        state["answers"] = {}
+        self.fake.save(state)
+
+
+class SchedulerHangs(SchedulerFails):
+    """Every Slurm command hangs; alcapctl's command timeout (cut to 0.5 s) must end it."""
+
+    env = {"FAULTKIT_SCHEDULER_TIMEOUT": "0.5"}  # noqa: RUF012
+
+    def on(self) -> None:
+        for command in COMMANDS["slurm"]:
+            self.fake.answer(command, sleep=30)
+
+
+class ArchiveRootMissing(Fault):
+    """The file:// archive's directory is gone (not mounted on this node)."""
+
+    def on(self) -> None:
+        (self.kit.root / "archive").rename(self.kit.root / "unmounted")
+
+    def off(self) -> None:
+        (self.kit.root / "unmounted").rename(self.kit.root / "archive")
+
+
+class FtpLoginRefused(Fault):
+    """The FTP server answers 530 to our login."""
+
+    def __init__(self, kit: Kit, server: FtpServer) -> None:
+        super().__init__(kit)
+        self.server = server
+
+    def on(self) -> None:
+        write_netrc(self.server.netrc, password="wrong")
+
+    def off(self) -> None:
+        write_netrc(self.server.netrc)
+
+
+class FtpDrops(Fault):
+    """The FTP server drops every data connection after 5 bytes."""
+
+    def __init__(self, kit: Kit, dtp: type[DroppingDTP]) -> None:
+        super().__init__(kit)
+        self.dtp = dtp
+
+    def on(self) -> None:
+        self.dtp.drops = 1_000_000
+
+    def off(self) -> None:
+        self.dtp.drops = 0
+
+
+class DatabaseLocked(Fault):
+    """Another process holds the database's write lock, far past --lock-timeout."""
+
+    def __init__(self, kit: Kit) -> None:
+        super().__init__(kit)
+        self.held = ExitStack()
+
+    def on(self) -> None:
+        self.held.enter_context(database_locked(self.kit.db))
+
+    def off(self) -> None:
+        self.held.close()
+
+    close = off
+
+
+class StagingFull(Fault):
+    """ENOSPC while copying an input: the staging file system (a real tmpfs, nearly empty,
+    so below spacelim) shrinks to 1 MiB, and the inputs not yet staged grow to 2 MiB."""
+
+    def on(self) -> None:
+        for run in RUNS[3:]:
+            (self.kit.root / "archive" / f"run{run:05d}.mid").write_bytes(b"x" * (2 << 20))
+        resize(self.kit.staging_dir().parent, "1m")
+
+    def off(self) -> None:
+        resize(self.kit.staging_dir().parent, "8m")
+
+
+# The steps each fault blocks; the others do not meet it.
+BLOCKS = {
+    "scheduler fails": ("submit", "reap", "run --once"),
+    "scheduler hangs": ("submit", "reap", "run --once"),
+    "archive root missing": ("stage", "run --once"),
+    "ftp login refused": ("stage", "run --once"),
+    "ftp drops mid-file": ("stage", "run --once"),
+    "database locked": ("claim", "stage", "submit", "reap", "run --once"),
+    "staging full": ("stage", "run --once"),
+}
+FTP_DROP = "not built: a dropped FTP transfer is a failed attempt of the run today"
+NOT_BUILT = {
+    "ftp drops mid-file": FTP_DROP,
+    "staging full": f"ENOSPC while copying an input: {UOW}",
+}
+
+
+def _cases(loop: bool) -> list[object]:
+    cases: list[object] = []
+    for fault, steps in BLOCKS.items():
+        reason = NOT_BUILT.get(fault)
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        if loop:
+            cases.append(pytest.param(fault, marks=marks, id=fault))
+        else:
+            cases += [pytest.param(fault, step, marks=marks, id=f"{fault}-{step}") for step in steps]
+    return cases
+
+
+@pytest.fixture
+def fault(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fault]:
+    """The fault named by the test's parameter, in a kit built for it."""
+    name: str = request.param
+    with ExitStack() as stack:
+        made: Fault
+        if name.startswith("scheduler"):
+            fake = FakeScheduler(tmp_path / "fake", monkeypatch)
+            state = fake.load()
+            state["execute"] = True
+            fake.save(state)
+            kit = Kit(tmp_path, backend="slurm")
+            made = (SchedulerHangs if "hangs" in name else SchedulerFails)(kit, fake)
+        elif name.startswith("ftp"):
+            start: Callable[..., FtpServer] = request.getfixturevalue("ftp_server")
+            dtp = type("Drop", (DroppingDTP,), {"drop_after": 5, "drops": 0})
+            server = start(dtp_handler=dtp, use_sendfile=False)
+            kit = Kit(tmp_path, archive_url=server.url)
+            for run in range(3001, 3007):
+                server.put(f"run{run:05d}.mid", f"raw data of run {run}\n".encode())
+            made = FtpDrops(kit, dtp) if "drops" in name else FtpLoginRefused(kit, server)
+        elif name == "staging full":
+            staging = stack.enter_context(small_tmpfs(tmp_path / "small"))
+            made = StagingFull(Kit(tmp_path, staging=staging))
+        elif name == "database locked":
+            made = DatabaseLocked(Kit(tmp_path))
+        else:
+            made = ArchiveRootMissing(Kit(tmp_path))
+        stack.callback(made.kit.open_gate)
+        stack.callback(made.close)
+        yield made
+
+
+@pytest.mark.parametrize(("fault", "step"), _cases(loop=False), indirect=["fault"])
+def test_a_transient_fault_costs_a_step_nothing(fault: Fault, step: str) -> None:
+    kit = fault.kit
+    kit.arrange()
+    before = kit.snapshot()
+    fault.on()
+    try:
+        done = kit.cli(*STEPS[step], *LOCK_TIMEOUT, env=fault.env)
+    finally:
+        fault.off()
+    if step == "run --once" or (isinstance(fault, DatabaseLocked) and step != "reap"):
+        assert done.returncode == 75, done.stderr
+    kit.assert_untouched(before, progress=step == "run --once")
+    kit.open_gate()
+    kit.assert_finished_once(kit.cli("run"))
+
+
+@pytest.mark.parametrize("fault", _cases(loop=True), indirect=True)
+def test_a_transient_fault_costs_the_run_loop_nothing(fault: Fault) -> None:
+    kit = fault.kit
+    kit.arrange()
+    before = kit.snapshot()
+    fault.on()
+    loop = kit.start("run", *LOCK_TIMEOUT, env=fault.env)
+    try:
+        time.sleep(1)  # a few cycles, each meeting the fault
+        assert loop.poll() is None, loop.communicate()
+        kit.assert_untouched(before, progress=True)
+        fault.off()
+        kit.open_gate()
+        _, err = loop.communicate(timeout=60)
+    finally:
+        loop.kill()
+    assert loop.returncode == 0, err
+    kit.assert_finished_once()
