@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from click.testing import CliRunner
 
 from alcapctl.cli import cli
@@ -36,7 +35,7 @@ SITECUSTOMIZE = Path(__file__).with_name("faultkit_site")
 # exists, then writes the outputs from its input.
 PAYLOAD = """\
 echo "$5" >>"$6/ledger"
-echo $$ >"$6/pids/$5"
+echo $$ >"$6/pids/.$5" && mv "$6/pids/.$5" "$6/pids/$5"
 while [ -e "$6/gate" ]; do sleep 0.05; done
 cat "$1" >"$2"
 cp "$2" "$3"
@@ -73,6 +72,7 @@ class Kit:
     archive_url: str = ""
     staging: Path | None = None
     work: Path | None = None
+    quota: Path | None = None  # a file in df's format that the site's quota command prints
 
     def __post_init__(self) -> None:
         self.data = self.root / "data"
@@ -95,6 +95,9 @@ class Kit:
             "backend": self.backend,
             "archive": {"url": self.archive_url, "timeout": 5, "retries": 1},
         }
+        if self.quota is not None:
+            set_quota(self.quota, 10)
+            site["quota"] = {"command": ["cat", str(self.quota)], "parser": "df"}
         for key in ("staging", "work"):
             if getattr(self, key) is not None:
                 site[key] = str(getattr(self, key))
@@ -106,8 +109,10 @@ class Kit:
                 "tag": "faults_test",
                 "version": 1,
                 "site": str(self.root / "site.toml"),
-                "job": {"command": f"sh {script} {{input}} {{tree}} {{hist}} {{odb}} {{run}} "
-                        f"{self.data}"},
+                "job": {
+                    "command": f"sh {script} {{input}} {{tree}} {{hist}} {{odb}} {{run}} "
+                    f"{self.data}"
+                },
                 "limits": {
                     "nproc": 3,
                     "nprep": 2,
@@ -148,7 +153,7 @@ class Kit:
         assert done.exit_code == 0, f"{args}: {done.output}"
 
     def arrange(self) -> None:
-        """Two runs R with their jobs running (held at the gate), one S, one C, two N."""
+        """Two runs R with their jobs running (held at the gate), one S, one C, the rest N."""
         (self.data / "gate").touch()
         for step in (
             ("init",),
@@ -160,9 +165,8 @@ class Kit:
         ):
             self.ok(*step)
         wait_for(lambda: len(self.running_pids()) == 2, what="two jobs running")
-        assert sorted(status for status, _, _ in self.rows().values()) == [
-            "C", "N", "N", "R", "R", "S"
-        ]  # fmt: skip
+        states = [status for status, _, _ in self.rows().values()]
+        assert sorted(states[:4]) == ["C", "R", "R", "S"] and set(states[4:]) == {"N"}
 
     def open_gate(self) -> None:
         (self.data / "gate").unlink(missing_ok=True)
@@ -188,13 +192,27 @@ class Kit:
     def ledger(self) -> Counter[int]:
         """How many times each run's job started."""
         path = self.data / "ledger"
-        return Counter(int(line) for line in path.read_text().split()) if path.exists() else Counter()
+        return (
+            Counter(int(line) for line in path.read_text().split()) if path.exists() else Counter()
+        )
 
     def pids(self) -> dict[int, int]:
-        return {int(p.name): int(p.read_text()) for p in (self.data / "pids").iterdir()}
+        return {int(p.name): int(p.read_text()) for p in (self.data / "pids").glob("[0-9]*")}
 
     def running_pids(self) -> dict[int, int]:
         return {run: pid for run, pid in self.pids().items() if alive(pid)}
+
+    def job_processes(self) -> list[int]:
+        """Live processes running this kit's payload, whether or not they wrote their PID."""
+        marker = str(self.root / "payload.sh").encode()
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and marker in (proc / "cmdline").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+        return [pid for pid in found if alive(pid)]
 
     def staging_dir(self) -> Path:
         return (self.staging or self.data / "raw") / "alcapana_v1"
@@ -241,7 +259,7 @@ class Kit:
 
     def assert_aborted(self) -> None:
         """The 2014 abort, completed: no job alive, every unfinished run N, staging empty."""
-        assert self.running_pids() == {}
+        assert self.job_processes() == []
         assert {status for status, _, _ in self.rows().values()} <= {"N", "F"}
         assert self.staged() == set()
 
@@ -321,3 +339,22 @@ def small_tmpfs(where: Path, size: str = "8m") -> Iterator[Path]:
 
 def resize(mount: Path, size: str) -> None:
     subprocess.run(["mount", "-o", f"remount,size={size}", str(mount)], check=True)
+
+
+def set_quota(report: Path, percent: int) -> None:
+    """What the quota command (``cat report``, parsed as df) says of the data file system."""
+    used = percent * 10_000
+    report.write_text(
+        "Filesystem     1024-blocks    Used Available Capacity Mounted on\n"
+        f"gpfs_data          1000000 {used} {1_000_000 - used} {percent}% /gpfs/data\n"
+    )
+
+
+def lock_holder_pid(kit: Kit) -> int | None:
+    """The PID the production's step lock file names, if any."""
+    lock = (kit.work or kit.data / "work") / "alcapana_v1.tester.lock"
+    try:
+        text = lock.read_text()
+    except OSError:
+        return None
+    return int(text.split()[1]) if text.startswith("pid ") else None
