@@ -5,6 +5,9 @@ hook for them.  tests/faultkit.py puts this directory first on the subprocess's 
   (alcapctl waits 60 s), so a hanging fake scheduler hits the timeout quickly.
 * ``FAULTKIT_RAISE=module:function``: that function raises RuntimeError when called.  A
   name that does not exist fails the import, so a renamed step cannot pass unnoticed.
+
+The variables and this directory are then taken out of the environment, so the processes
+alcapctl starts (the fake scheduler, the jobs) run as they would without the faults.
 """
 
 from __future__ import annotations
@@ -31,3 +34,9 @@ if os.environ.get("FAULTKIT_SCHEDULER_TIMEOUT"):
     command.DEFAULT_TIMEOUT = float(os.environ["FAULTKIT_SCHEDULER_TIMEOUT"])
 if os.environ.get("FAULTKIT_RAISE"):
     _raise_in(os.environ["FAULTKIT_RAISE"])
+for variable in ("FAULTKIT_SCHEDULER_TIMEOUT", "FAULTKIT_RAISE"):
+    os.environ.pop(variable, None)
+_here = os.path.dirname(os.path.abspath(__file__))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _here
+)
