@@ -29,6 +29,7 @@ from tests.faultkit import (
     Kit,
     database_locked,
     lock_holder_pid,
+    raw,
     resize,
     set_quota,
     small_tmpfs,
@@ -212,8 +213,8 @@ def fault(
             dtp = type("Drop", (DroppingDTP,), {"drop_after": 5, "drops": 0})
             server = start(dtp_handler=dtp, use_sendfile=False)
             kit = Kit(tmp_path, archive_url=server.url)
-            for run in range(3001, 3007):
-                server.put(f"run{run:05d}.mid", f"raw data of run {run}\n".encode())
+            for run in RUNS:
+                server.put(f"run{run:05d}.mid", raw(run).encode())
             made = FtpDrops(kit, dtp) if "drops" in name else FtpLoginRefused(kit, server)
         elif name == "staging full":
             staging = stack.enter_context(small_tmpfs(tmp_path / "small"))

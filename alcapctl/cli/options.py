@@ -137,22 +137,23 @@ def locked_step(f: F | None = None, /, *, registering: bool = False) -> F | Call
     The command receives ``ctx``, its StepContext, and holds the lock until it returns.  If
     another alcapctl of this user already works on the production here (an overlapping
     cron invocation), the command logs one line naming that holder and exits 0 with
-    nothing changed.  ``registering=True`` is for ``init``: the production may not be
-    registered yet, so the lock is taken on the name it has or will get, and no ``ctx`` is
-    passed.  Put it below ``@store_options``: it takes the ``app`` that one made.
+    nothing changed.  ``registering=True`` is for ``init``: the lock is taken when the
+    production is registered already and its lock file exists (so that refused input
+    leaves no file behind), and no ``ctx`` is passed.  Put it below
+    ``@store_options``: it takes the ``app`` that one made.
     """
 
     def decorate(command: F) -> F:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             app: AppContext = kwargs["app"]
-            if registering:
-                lock = _exclusive_step(app.settings.work / _registered_name(app), app.settings.user)
+            step_ctx = None if registering else app.step_context()
+            workdir = _registered_workdir(app) if step_ctx is None else step_ctx.workdir
+            if workdir is not None:
+                lock = _exclusive_step(workdir, app.settings.user, create=not registering)
                 click.get_current_context().with_resource(lock)
+            if step_ctx is None:
                 return command(*args, **kwargs)
-            step_ctx = app.step_context()
-            lock = _exclusive_step(step_ctx.workdir, step_ctx.settings.user)
-            click.get_current_context().with_resource(lock)
             return command(*args, ctx=step_ctx, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -160,14 +161,17 @@ def locked_step(f: F | None = None, /, *, registering: bool = False) -> F | Call
     return decorate if f is None else decorate(f)
 
 
-def _registered_name(app: AppContext) -> str:
-    """The name the settings' production has, or gets from init (its version allocated)."""
-    from alcapctl.store.schema import table_name
+def _registered_workdir(app: AppContext) -> Path | None:
+    """The work directory of the registered production init would add runs to; None when
+    init is to register it (no process can hold the lock of a production not yet there)
+    or cannot (init itself then says why)."""
+    from alcapctl.errors import DatabaseError
 
-    prod = app.settings.production
-    assert prod is not None
-    version, _, _ = app.store.preview_init(prod)
-    return table_name(prod.type, version)
+    try:
+        workdir: Path = app.step_context().workdir
+    except DatabaseError:
+        return None
+    return workdir
 
 
 def production_argument(f: F) -> F:
@@ -232,7 +236,7 @@ def dataset_option(f: F) -> F:
 
 
 @contextmanager
-def _exclusive_step(workdir: Path, user: str) -> Iterator[None]:
+def _exclusive_step(workdir: Path, user: str, *, create: bool = True) -> Iterator[None]:
     """Hold the per-production, per-user step lock; if another process has it, exit 0 quietly.
 
     Overlapping cron invocations of the same step then skip instead of running twice.
@@ -242,7 +246,7 @@ def _exclusive_step(workdir: Path, user: str) -> Iterator[None]:
     from alcapctl.steplock import StepBusy, holder, step_lock
 
     try:
-        with step_lock(workdir, user):
+        with step_lock(workdir, user, create=create):
             yield
     except StepBusy as busy:
         structlog.get_logger("alcapctl").warning(
