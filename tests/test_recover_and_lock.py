@@ -33,7 +33,7 @@ def test_overlapping_cron_step_skips_quietly(
     prod = make_production()
     assert run_cli("init", prod).exit_code == 0
     lock = data_dir / "work" / "alcapana_v1.tester.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)  # init took the lock
+    lock.parent.mkdir(parents=True)
     holder = subprocess.Popen(
         [
             sys.executable,
