@@ -53,7 +53,7 @@ class Fault:
     is what the alcapctl subprocess needs to meet it quickly."""
 
     env: dict[str, str] = {}  # noqa: RUF012 - read only
-    lasts = 1.0  # seconds a run loop meets it: a few cycles
+    lasts = 1.0  # seconds a run loop meets it once met: a few cycles
 
     def __init__(self, kit: Kit) -> None:
         self.kit = kit
@@ -67,6 +67,10 @@ class Fault:
     def close(self) -> None:
         """Undo whatever outlives the test (a holder process)."""
 
+    def met(self) -> bool:
+        """Whether alcapctl has met the fault since ``on``, where the test can see it."""
+        return True
+
 
 class SchedulerFails(Fault):
     """Every Slurm command exits 1, as when slurmctld cannot be reached."""
@@ -76,8 +80,12 @@ class SchedulerFails(Fault):
         self.fake = fake
 
     def on(self) -> None:
+        self.calls = len(self.fake.calls())
         for command in COMMANDS["slurm"]:
             self.fake.answer(command, stderr="Unable to contact slurm controller", exit=1)
+
+    def met(self) -> bool:
+        return len(self.fake.calls()) > self.calls
 
     def off(self) -> None:
         state = self.fake.load()
@@ -92,6 +100,7 @@ class SchedulerHangs(SchedulerFails):
     lasts = 2.5
 
     def on(self) -> None:
+        self.calls = len(self.fake.calls())
         for command in COMMANDS["slurm"]:
             self.fake.answer(command, sleep=30)
 
@@ -114,7 +123,11 @@ class FtpLoginRefused(Fault):
         self.server = server
 
     def on(self) -> None:
+        self.logins = len(self.server.commands("USER"))
         write_netrc(self.server.netrc, password="wrong")
+
+    def met(self) -> bool:
+        return len(self.server.commands("USER")) > self.logins
 
     def off(self) -> None:
         write_netrc(self.server.netrc)
@@ -123,12 +136,17 @@ class FtpLoginRefused(Fault):
 class FtpDrops(Fault):
     """The FTP server drops every data connection after 5 bytes."""
 
-    def __init__(self, kit: Kit, dtp: type[DroppingDTP]) -> None:
+    def __init__(self, kit: Kit, server: FtpServer, dtp: type[DroppingDTP]) -> None:
         super().__init__(kit)
+        self.server = server
         self.dtp = dtp
 
     def on(self) -> None:
+        self.transfers = len(self.server.commands("RETR"))
         self.dtp.drops = 1_000_000
+
+    def met(self) -> bool:
+        return len(self.server.commands("RETR")) > self.transfers
 
     def off(self) -> None:
         self.dtp.drops = 0
@@ -215,7 +233,7 @@ def fault(
             kit = Kit(tmp_path, archive_url=server.url)
             for run in RUNS:
                 server.put(f"run{run:05d}.mid", raw(run).encode())
-            made = FtpDrops(kit, dtp) if "drops" in name else FtpLoginRefused(kit, server)
+            made = FtpDrops(kit, server, dtp) if "drops" in name else FtpLoginRefused(kit, server)
         elif name == "staging full":
             staging = stack.enter_context(small_tmpfs(tmp_path / "small"))
             made = StagingFull(Kit(tmp_path, staging=staging))
@@ -253,6 +271,7 @@ def test_a_transient_fault_costs_the_run_loop_nothing(fault: Fault) -> None:
     fault.on()
     loop = kit.start("run", *LOCK_TIMEOUT, env=fault.env)
     try:
+        wait_for(fault.met, what="the loop to meet the fault")
         time.sleep(fault.lasts)
         assert loop.poll() is None, loop.communicate()
         kit.assert_untouched(before, progress=True)
