@@ -69,15 +69,24 @@ def take_stop_request(workdir: Path, user: str) -> str | None:
 
 
 @contextmanager
-def step_lock(workdir: Path, user: str) -> Iterator[Path]:
+def step_lock(workdir: Path, user: str, *, create: bool = True) -> Iterator[Path | None]:
     """Hold ``<workdir>.<user>.lock`` exclusively, or raise StepBusy at once.
 
     The lock file sits next to the production's work directory; flock is released by
-    the kernel when the process dies, so a killed cron job never leaves it stale.
+    the kernel when the process dies, so a killed cron job never leaves it stale.  With
+    ``create=False`` a lock file that does not exist is not made, and nothing is held
+    (None): no alcapctl of this user ever worked on the production here.
     """
     path = _lock_path(workdir, user)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+    except FileNotFoundError:
+        if create:
+            raise
+        yield None
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

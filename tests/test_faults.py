@@ -171,48 +171,6 @@ def test_unmounted_archive_is_unavailable_not_a_missing_input(tmp_path: Path) ->
     assert not isinstance(missing.value, ArchiveUnavailable)
 
 
-def _table(tmp_path: Path) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(tmp_path / "production.db")
-    try:
-        return conn.execute("SELECT * FROM alcapana_v1 ORDER BY run").fetchall()
-    finally:
-        conn.close()
-
-
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["claim"],
-        ["stage"],
-        ["submit"],
-        ["reap"],
-        ["retry", "--failed"],
-        ["abort"],
-        ["recover", "--lease", "0"],
-        ["run", "--once"],
-    ],
-)
-def test_every_state_changing_command_takes_the_step_lock(
-    tmp_path: Path, make_production: Callable[..., Path], command: list[str]
-) -> None:
-    import fcntl
-    import os
-
-    prod = _production(tmp_path, make_production, _file_archive(tmp_path))
-    _init(prod)
-    assert run_process("claim", prod, "-n", "2").returncode == 0
-    [lock] = list(tmp_path.rglob("alcapana_v1.*.lock"))
-    before = _table(tmp_path)
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        done = run_process(command[0], prod, *command[1:])
-    finally:
-        os.close(fd)
-    assert done.returncode == 0, done.stderr
-    assert _table(tmp_path) == before  # skipped: nothing changed
-
-
 @pytest.mark.parametrize("abort", [False, True])
 def test_stop_ends_the_loop_from_elsewhere(
     tmp_path: Path, make_production: Callable[..., Path], abort: bool

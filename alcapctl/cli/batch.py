@@ -11,6 +11,7 @@ from alcapctl.cli.options import (
     dry_run_option,
     emit_json,
     json_option,
+    locked_step,
     production_argument,
     store_options,
 )
@@ -32,7 +33,8 @@ def _backend(app: AppContext, ctx: StepContext) -> Backend:
 @dry_run_option
 @json_option
 @store_options
-def submit(app: AppContext, dry_run: bool, as_json: bool) -> None:
+@locked_step
+def submit(app: AppContext, ctx: StepContext, dry_run: bool, as_json: bool) -> None:
     """Submit one job per staged run of this user: S -> R, at most nproc in flight.
 
     A submit interrupted after the scheduler accepted a job adopts that job the next
@@ -46,7 +48,6 @@ def submit(app: AppContext, dry_run: bool, as_json: bool) -> None:
     """
     from alcapctl.steps.submit import submit as submit_runs
 
-    ctx = app.locked_step()
     result = submit_runs(
         ctx, _backend(app, ctx), dry_run=dry_run, report=None if as_json else click.echo
     )
@@ -65,7 +66,8 @@ def submit(app: AppContext, dry_run: bool, as_json: bool) -> None:
 @production_argument
 @json_option
 @store_options
-def reap(app: AppContext, as_json: bool) -> None:
+@locked_step
+def reap(app: AppContext, ctx: StepContext, as_json: bool) -> None:
     """Settle this user's jobs that ended: R -> F, or a failed attempt (S/C, X at the cap).
 
     One scheduler query per call, none for jobs whose exit file is there.  A job that
@@ -77,7 +79,6 @@ def reap(app: AppContext, as_json: bool) -> None:
     """
     from alcapctl.steps.reap import reap as reap_runs
 
-    ctx = app.locked_step()
     result = reap_runs(ctx, _backend(app, ctx), report=None if as_json else click.echo)
     if as_json:
         emit_json({"production": ctx.record.name, **result.to_dict()})
@@ -95,7 +96,10 @@ def reap(app: AppContext, as_json: bool) -> None:
 @click.option("--failed", is_flag=True, help="Every run that failed for good (X).")
 @json_option
 @store_options
-def retry(app: AppContext, runs: tuple[int, ...], failed: bool, as_json: bool) -> None:
+@locked_step
+def retry(
+    app: AppContext, ctx: StepContext, runs: tuple[int, ...], failed: bool, as_json: bool
+) -> None:
     """Put failed runs (X), or named X or F runs, back to N with their attempts reset.
 
     \b
@@ -105,7 +109,6 @@ def retry(app: AppContext, runs: tuple[int, ...], failed: bool, as_json: bool) -
     """
     from alcapctl.steps.retry import retry as retry_runs
 
-    ctx = app.locked_step()
     done = retry_runs(ctx, runs, failed)
     if as_json:
         emit_json({"production": ctx.record.name, "reset": done})

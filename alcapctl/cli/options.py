@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
 
@@ -21,6 +21,7 @@ __all__ = [
     "emit_json",
     "json_option",
     "limit_options",
+    "locked_step",
     "production_argument",
     "productions_argument",
     "store_options",
@@ -76,16 +77,6 @@ class AppContext:
 
         return open_production(self.settings, self.store)
 
-    def locked_step(self) -> Any:
-        """The step context, holding this user's step lock on the production until exit.
-
-        If another alcapctl of this user already works on the production here (an
-        overlapping cron invocation), the command logs one line and exits 0.
-        """
-        step_ctx = self.step_context()
-        click.get_current_context().with_resource(_exclusive_step(step_ctx))
-        return step_ctx
-
 
 def _apply(f: F, *decorators: Callable[[Any], Any]) -> F:
     result: Any = f
@@ -134,6 +125,53 @@ def store_options(f: F) -> F:
             help="Seconds to wait for a database lock held by someone else; then exit 75.",
         ),
     )
+
+
+@overload
+def locked_step(f: F, /) -> F: ...
+@overload
+def locked_step(*, registering: bool) -> Callable[[F], F]: ...
+def locked_step(f: F | None = None, /, *, registering: bool = False) -> F | Callable[[F], F]:
+    """The one way a command that changes a production's state takes this user's step lock.
+
+    The command receives ``ctx``, its StepContext, and holds the lock until it returns.  If
+    another alcapctl of this user already works on the production here (an overlapping
+    cron invocation), the command logs one line naming that holder and exits 0 with
+    nothing changed.  ``registering=True`` is for ``init``: the lock is taken when the
+    production is registered already and its lock file exists (so that refused input
+    leaves no file behind), and no ``ctx`` is passed.  Put it below
+    ``@store_options``: it takes the ``app`` that one made.
+    """
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            app: AppContext = kwargs["app"]
+            step_ctx = None if registering else app.step_context()
+            workdir = _registered_workdir(app) if step_ctx is None else step_ctx.workdir
+            if workdir is not None:
+                lock = _exclusive_step(workdir, app.settings.user, create=not registering)
+                click.get_current_context().with_resource(lock)
+            if step_ctx is None:
+                return command(*args, **kwargs)
+            return command(*args, ctx=step_ctx, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate if f is None else decorate(f)
+
+
+def _registered_workdir(app: AppContext) -> Path | None:
+    """The work directory of the registered production init would add runs to; None when
+    init is to register it (no process can hold the lock of a production not yet there)
+    or cannot (init itself then says why)."""
+    from alcapctl.errors import DatabaseError
+
+    try:
+        workdir: Path = app.step_context().workdir
+    except DatabaseError:
+        return None
+    return workdir
 
 
 def production_argument(f: F) -> F:
@@ -198,7 +236,7 @@ def dataset_option(f: F) -> F:
 
 
 @contextmanager
-def _exclusive_step(step_ctx: Any) -> Iterator[None]:
+def _exclusive_step(workdir: Path, user: str, *, create: bool = True) -> Iterator[None]:
     """Hold the per-production, per-user step lock; if another process has it, exit 0 quietly.
 
     Overlapping cron invocations of the same step then skip instead of running twice.
@@ -208,12 +246,12 @@ def _exclusive_step(step_ctx: Any) -> Iterator[None]:
     from alcapctl.steplock import StepBusy, holder, step_lock
 
     try:
-        with step_lock(step_ctx.workdir, step_ctx.settings.user):
+        with step_lock(workdir, user, create=create):
             yield
     except StepBusy as busy:
         structlog.get_logger("alcapctl").warning(
             "another alcapctl of this user is working on this production; skipping",
-            production=step_ctx.record.name,
+            production=workdir.name,
             holder=holder(Path(str(busy))),
             lock=str(busy),
         )

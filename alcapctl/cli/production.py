@@ -14,6 +14,7 @@ from alcapctl.cli.options import (
     dry_run_option,
     emit_json,
     json_option,
+    locked_step,
     production_argument,
     productions_argument,
     store_options,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 @production_argument
 @json_option
 @store_options
+@locked_step(registering=True)
 def init(app: AppContext, as_json: bool) -> None:
     """Register a production and give each of its runs an N row.
 
@@ -73,8 +75,14 @@ def init(app: AppContext, as_json: bool) -> None:
 @dry_run_option
 @json_option
 @store_options
+@locked_step
 def claim(
-    app: AppContext, count: int | None, datasets: tuple[str, ...], dry_run: bool, as_json: bool
+    app: AppContext,
+    ctx: StepContext,
+    count: int | None,
+    datasets: tuple[str, ...],
+    dry_run: bool,
+    as_json: bool,
 ) -> None:
     """Claim unclaimed runs for this user, atomically: N -> C.
 
@@ -88,7 +96,6 @@ def claim(
     """
     from alcapctl.steps.claim import claim as claim_runs
 
-    ctx = app.locked_step()
     claimed, _ = claim_runs(ctx, count, datasets, dry_run=dry_run)
     if as_json:
         emit_json({"production": ctx.record.name, "claimed": claimed, "dry_run": dry_run})

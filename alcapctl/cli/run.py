@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,10 +13,14 @@ from alcapctl.cli.options import (
     emit_json,
     json_option,
     limit_options,
+    locked_step,
     production_argument,
     store_options,
 )
 from alcapctl.runnumber import RunNumber
+
+if TYPE_CHECKING:
+    from alcapctl.steps.context import StepContext
 
 
 @click.command()
@@ -31,8 +36,10 @@ from alcapctl.runnumber import RunNumber
 @limit_options
 @json_option
 @store_options
+@locked_step
 def run(
     app: AppContext,
+    ctx: StepContext,
     datasets: tuple[str, ...],
     once: bool,
     display: bool,
@@ -59,7 +66,6 @@ def run(
     from alcapctl.steps.run import run_production
 
     refuse_or_warn(app.settings)
-    ctx = app.locked_step()
     backend = get_backend(ctx.settings.backend, ctx.workdir)
     if display and sys.stdout.isatty():
         from alcapctl.display import LiveDashboard
@@ -106,7 +112,10 @@ def run(
 @click.option("--user", help="Abort another user's runs (any host) instead of your own.")
 @json_option
 @store_options
-def abort(app: AppContext, runs: tuple[int, ...], user: str | None, as_json: bool) -> None:
+@locked_step
+def abort(
+    app: AppContext, ctx: StepContext, runs: tuple[int, ...], user: str | None, as_json: bool
+) -> None:
     """Cancel your jobs of a production, return your unfinished runs to N, clean up.
 
     The same as Ctrl-C on `run`, as a step: for cron, or for cleaning up after a process
@@ -121,7 +130,6 @@ def abort(app: AppContext, runs: tuple[int, ...], user: str | None, as_json: boo
     from alcapctl.batch import get_backend
     from alcapctl.steps.abort import abort as abort_runs
 
-    ctx = app.locked_step()
     backend = get_backend(ctx.settings.backend, ctx.workdir)
     result = abort_runs(
         ctx, backend, runs=runs or None, user=user, report=None if as_json else click.echo
@@ -149,7 +157,8 @@ def abort(app: AppContext, runs: tuple[int, ...], user: str | None, as_json: boo
 @click.option("--lease", type=click.FloatRange(min=0), help="Seconds (default: limits.lease).")
 @json_option
 @store_options
-def recover(app: AppContext, lease: float | None, as_json: bool) -> None:
+@locked_step
+def recover(app: AppContext, ctx: StepContext, lease: float | None, as_json: bool) -> None:
     """Return runs whose claim lease expired (a dead machine, a killed cron job) to N.
 
     Runs in C or S whose holder has not renewed its lease go back to N and their staged
@@ -162,7 +171,6 @@ def recover(app: AppContext, lease: float | None, as_json: bool) -> None:
     """
     from alcapctl.steps.recover import recover as recover_runs
 
-    ctx = app.locked_step()
     released = recover_runs(ctx, lease)
     if as_json:
         emit_json({"production": ctx.record.name, "released": [r.run for r in released]})

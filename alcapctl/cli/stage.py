@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,10 +13,14 @@ from alcapctl.cli.options import (
     emit_json,
     json_option,
     limit_options,
+    locked_step,
     production_argument,
     store_options,
 )
 from alcapctl.errors import EXIT_FAILURE
+
+if TYPE_CHECKING:
+    from alcapctl.steps.context import StepContext
 
 
 @click.command()
@@ -24,7 +29,8 @@ from alcapctl.errors import EXIT_FAILURE
 @dry_run_option
 @json_option
 @store_options
-def stage(app: AppContext, dry_run: bool, as_json: bool) -> None:
+@locked_step
+def stage(app: AppContext, ctx: StepContext, dry_run: bool, as_json: bool) -> None:
     """Fetch inputs of this user's claimed runs until nprep are ready: C -> S.
 
     Raw files come from the archive URL (ftp:// with ~/.netrc credentials, or file://),
@@ -40,7 +46,6 @@ def stage(app: AppContext, dry_run: bool, as_json: bool) -> None:
     """
     from alcapctl.steps.stage import stage as stage_inputs
 
-    ctx = app.locked_step()
     if sys.stdout.isatty() and not as_json:
         from alcapctl.display import TransferBars
 

@@ -10,7 +10,9 @@ State lives in the JSON file $FAKE_SCHEDULER_STATE:
 A command with an entry in "answers" prints that and exits with its code (after sleeping,
 to provoke timeouts); otherwise it acts on "jobs".  "listed": false is a job the queue has
 forgotten (squeue past MinJobAge, qstat after the end) but accounting still knows.
-Every call is appended to calls.log next to the state file.
+Every call is appended to calls.log next to the state file.  With "execute": true the
+Slurm commands act on real processes: sbatch starts the script detached (its PID in the
+job), squeue and sacct call a job whose process is gone COMPLETED, scancel kills it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,6 +45,34 @@ def submit(state: dict[str, Any], name: str, queued: str | int) -> str:
     state["next_id"] += 1
     state["jobs"][job_id] = {"name": name, "state": queued, "listed": True}
     return job_id
+
+
+def execute(args: list[str]) -> int:
+    """Start sbatch's script for real, detached, in its --chdir, logs where --output says."""
+    chdir = option(args, "--chdir") or "."
+    out, err = (
+        open(option(args, name) or os.devnull, "ab")  # noqa: SIM115 - handed to the child
+        for name in ("--output", "--error")
+    )
+    with out, err:
+        return subprocess.Popen(
+            ["/bin/sh", args[-1]], cwd=chdir, stdout=out, stderr=err, start_new_session=True
+        ).pid
+
+
+def gone(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def refresh(state: dict[str, Any]) -> None:
+    """Executed jobs whose process ended are COMPLETED (the wrapper's exit file says how)."""
+    for job in state["jobs"].values():
+        if job["state"] == "RUNNING" and "pid" in job and gone(job["pid"]):
+            job["state"] = "COMPLETED"
 
 
 def jobs_named(state: dict[str, Any], args: list[str]) -> dict[str, dict[str, Any]]:
@@ -76,7 +108,10 @@ def condor_json(state: dict[str, Any], listed: bool) -> str:
 def act(command: str, args: list[str], state: dict[str, Any]) -> tuple[str, int]:
     jobs: dict[str, dict[str, Any]] = state["jobs"]
     if command == "sbatch":
-        return submit(state, option(args, "--job-name") or "", "PENDING"), 0
+        job_id = submit(state, option(args, "--job-name") or "", "PENDING")
+        if state.get("execute"):
+            jobs[job_id].update(state="RUNNING", pid=execute(args))
+        return job_id, 0
     if command == "squeue":
         return "".join(
             f"{i}|{job['state']}|None|{job['name']}\n"
@@ -89,7 +124,10 @@ def act(command: str, args: list[str], state: dict[str, Any]) -> tuple[str, int]
         ), 0
     if command in ("scancel", "qdel", "condor_rm"):
         for job_id in args:
-            jobs.get(job_id.split(".")[0], {})["state"] = "CANCELLED"
+            job = jobs.get(job_id.split(".")[0], {})
+            job["state"] = "CANCELLED"
+            if "pid" in job and not gone(job["pid"]):
+                os.killpg(job["pid"], signal.SIGKILL)
         return "", 0
     if command == "qsub":
         return submit(state, option(args, "-N") or "", "qw"), 0
@@ -126,6 +164,7 @@ def main() -> int:
         sys.stdout.write(answer.get("stdout", ""))
         sys.stderr.write(answer.get("stderr", ""))
         return int(answer.get("exit", 0))
+    refresh(state)
     stdout, code = act(command, args, state)
     STATE.write_text(json.dumps(state))
     sys.stdout.write(stdout)

@@ -1,0 +1,440 @@
+"""Faults injected on purpose into a production in flight (issue 13, "Show it").
+
+Every test sets the same scene (tests/faultkit.py): six runs, two R with their jobs running
+(real processes, held at a gate), one S, one C, two N.  A transient fault then meets each
+step it blocks, alone and inside ``run --once`` and a ``run`` loop: no run changes state,
+no attempt is counted, both jobs stay alive, every staged input stays.  Once the fault is
+cleared the production finishes, every run F, each job started exactly once (a ledger the
+job appends to).  The fatal path (an exception inside a step, SIGTERM, SIGHUP) must end
+in the 2014 abort: no job alive, every unfinished run N, staging empty.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.fakes import COMMANDS, FakeScheduler
+from tests.faultkit import (
+    RUNS,
+    Kit,
+    database_locked,
+    lock_holder_pid,
+    raw,
+    resize,
+    set_quota,
+    small_tmpfs,
+    wait_for,
+)
+from tests.ftpserver import DroppingDTP, FtpServer, write_netrc
+
+LOCK_TIMEOUT = ("--lock-timeout", "0.3")
+UOW = "built by the loop rebuild (branch uow)"
+STEPS = {
+    "claim": ("claim",),
+    "stage": ("stage",),
+    "submit": ("submit",),
+    "reap": ("reap",),
+    "run --once": ("run", "--once"),
+}
+
+
+class Fault:
+    """A transient fault in a kit's world: switched ``on`` and ``off`` by the test; ``env``
+    is what the alcapctl subprocess needs to meet it quickly."""
+
+    env: dict[str, str] = {}  # noqa: RUF012 - read only
+    lasts = 1.0  # seconds a run loop meets it once met: a few cycles
+
+    def __init__(self, kit: Kit) -> None:
+        self.kit = kit
+
+    def on(self) -> None:
+        raise NotImplementedError
+
+    def off(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Undo whatever outlives the test (a holder process)."""
+
+    def met(self) -> bool:
+        """Whether alcapctl has met the fault since ``on``, where the test can see it."""
+        return True
+
+
+class SchedulerFails(Fault):
+    """Every Slurm command exits 1, as when slurmctld cannot be reached."""
+
+    def __init__(self, kit: Kit, fake: FakeScheduler) -> None:
+        super().__init__(kit)
+        self.fake = fake
+
+    def on(self) -> None:
+        self.calls = len(self.fake.calls())
+        for command in COMMANDS["slurm"]:
+            self.fake.answer(command, stderr="Unable to contact slurm controller", exit=1)
+
+    def met(self) -> bool:
+        return len(self.fake.calls()) > self.calls
+
+    def off(self) -> None:
+        state = self.fake.load()
+        state["answers"] = {}
+        self.fake.save(state)
+
+
+class SchedulerHangs(SchedulerFails):
+    """Every Slurm command hangs; alcapctl's command timeout (cut to 1 s) must end it."""
+
+    env = {"FAULTKIT_SCHEDULER_TIMEOUT": "1"}  # noqa: RUF012
+    lasts = 2.5
+
+    def on(self) -> None:
+        self.calls = len(self.fake.calls())
+        for command in COMMANDS["slurm"]:
+            self.fake.answer(command, sleep=30)
+
+
+class ArchiveRootMissing(Fault):
+    """The file:// archive's directory is gone (not mounted on this node)."""
+
+    def on(self) -> None:
+        (self.kit.root / "archive").rename(self.kit.root / "unmounted")
+
+    def off(self) -> None:
+        (self.kit.root / "unmounted").rename(self.kit.root / "archive")
+
+
+class FtpLoginRefused(Fault):
+    """The FTP server answers 530 to our login."""
+
+    def __init__(self, kit: Kit, server: FtpServer) -> None:
+        super().__init__(kit)
+        self.server = server
+
+    def on(self) -> None:
+        self.logins = len(self.server.commands("USER"))
+        write_netrc(self.server.netrc, password="wrong")
+
+    def met(self) -> bool:
+        return len(self.server.commands("USER")) > self.logins
+
+    def off(self) -> None:
+        write_netrc(self.server.netrc)
+
+
+class FtpDrops(Fault):
+    """The FTP server drops every data connection after 5 bytes."""
+
+    def __init__(self, kit: Kit, server: FtpServer, dtp: type[DroppingDTP]) -> None:
+        super().__init__(kit)
+        self.server = server
+        self.dtp = dtp
+
+    def on(self) -> None:
+        self.transfers = len(self.server.commands("RETR"))
+        self.dtp.drops = 1_000_000
+
+    def met(self) -> bool:
+        return len(self.server.commands("RETR")) > self.transfers
+
+    def off(self) -> None:
+        self.dtp.drops = 0
+
+
+class DatabaseLocked(Fault):
+    """Another process holds the database's write lock, far past --lock-timeout."""
+
+    def __init__(self, kit: Kit) -> None:
+        super().__init__(kit)
+        self.held = ExitStack()
+
+    def on(self) -> None:
+        self.held.enter_context(database_locked(self.kit.db))
+
+    def off(self) -> None:
+        self.held.close()
+
+    close = off
+
+
+class StagingFull(Fault):
+    """ENOSPC while copying an input: the staging file system (a real tmpfs, nearly empty,
+    so below spacelim) shrinks to 1 MiB, and the inputs not yet staged grow to 2 MiB."""
+
+    def on(self) -> None:
+        for run in RUNS[3:]:
+            (self.kit.root / "archive" / f"run{run:05d}.mid").write_bytes(b"x" * (2 << 20))
+        resize(self.kit.staging_dir().parent, "1m")
+
+    def off(self) -> None:
+        resize(self.kit.staging_dir().parent, "8m")
+
+
+# The steps each fault blocks; the others do not meet it.
+BLOCKS = {
+    "scheduler fails": ("submit", "reap", "run --once"),
+    "scheduler hangs": ("submit", "reap", "run --once"),
+    "archive root missing": ("stage", "run --once"),
+    "ftp login refused": ("stage", "run --once"),
+    "ftp drops mid-file": ("stage", "run --once"),
+    "database locked": ("claim", "stage", "submit", "reap", "run --once"),
+    "staging full": ("stage", "run --once"),
+}
+FTP_DROP = "not built: a dropped FTP transfer is a failed attempt of the run today"
+NOT_BUILT = {"ftp drops mid-file": FTP_DROP}
+
+
+def _cases(loop: bool) -> list[object]:
+    cases: list[object] = []
+    for fault, steps in BLOCKS.items():
+        reason = NOT_BUILT.get(fault)
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        if fault == "scheduler hangs":  # every command waits out its timeout
+            marks.append(pytest.mark.slow)
+        if loop:
+            cases.append(pytest.param(fault, marks=marks, id=fault))
+        else:
+            cases += [
+                pytest.param(fault, step, marks=marks, id=f"{fault}-{step}") for step in steps
+            ]
+    return cases
+
+
+@pytest.fixture
+def fault(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Fault]:
+    """The fault named by the test's parameter, in a kit built for it."""
+    name: str = request.param
+    with ExitStack() as stack:
+        made: Fault
+        if name.startswith("scheduler"):
+            fake = FakeScheduler(tmp_path / "fake", monkeypatch)
+            state = fake.load()
+            state["execute"] = True
+            fake.save(state)
+            kit = Kit(tmp_path, backend="slurm")
+            made = (SchedulerHangs if "hangs" in name else SchedulerFails)(kit, fake)
+        elif name.startswith("ftp"):
+            start: Callable[..., FtpServer] = request.getfixturevalue("ftp_server")
+            dtp = type("Drop", (DroppingDTP,), {"drop_after": 5, "drops": 0})
+            server = start(dtp_handler=dtp, use_sendfile=False)
+            kit = Kit(tmp_path, archive_url=server.url)
+            for run in RUNS:
+                server.put(f"run{run:05d}.mid", raw(run).encode())
+            made = FtpDrops(kit, server, dtp) if "drops" in name else FtpLoginRefused(kit, server)
+        elif name == "staging full":
+            staging = stack.enter_context(small_tmpfs(tmp_path / "small"))
+            made = StagingFull(Kit(tmp_path, staging=staging))
+        elif name == "database locked":
+            made = DatabaseLocked(Kit(tmp_path))
+        else:
+            made = ArchiveRootMissing(Kit(tmp_path))
+        stack.callback(made.kit.open_gate)
+        stack.callback(made.close)
+        yield made
+
+
+@pytest.mark.parametrize(("fault", "step"), _cases(loop=False), indirect=["fault"])
+def test_a_transient_fault_costs_a_step_nothing(fault: Fault, step: str) -> None:
+    kit = fault.kit
+    kit.arrange()
+    before = kit.snapshot()
+    fault.on()
+    try:
+        done = kit.cli(*STEPS[step], *LOCK_TIMEOUT, env=fault.env)
+    finally:
+        fault.off()
+    if step == "run --once" or (isinstance(fault, DatabaseLocked) and step != "reap"):
+        assert done.returncode == 75, done.stderr
+    kit.assert_untouched(before, progress=step == "run --once")
+    kit.open_gate()
+    kit.assert_finished_once(kit.cli("run"))
+
+
+@pytest.mark.parametrize("fault", _cases(loop=True), indirect=True)
+def test_a_transient_fault_costs_the_run_loop_nothing(fault: Fault) -> None:
+    kit = fault.kit
+    kit.arrange()
+    before = kit.snapshot()
+    fault.on()
+    loop = kit.start("run", *LOCK_TIMEOUT, env=fault.env)
+    try:
+        wait_for(fault.met, what="the loop to meet the fault")
+        time.sleep(fault.lasts)
+        assert loop.poll() is None, loop.communicate()
+        kit.assert_untouched(before, progress=True)
+        fault.off()
+        kit.open_gate()
+        _, err = loop.communicate(timeout=60)
+    finally:
+        loop.kill()
+    assert loop.returncode == 0, err
+    kit.assert_finished_once()
+
+
+# --- what the loop rebuild adds -------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=UOW)
+@pytest.mark.parametrize("fault", ["staging full"], indirect=True)
+def test_enospc_while_staging_is_transient_for_stage_alone(fault: Fault) -> None:
+    """Today ``stage`` meets the ENOSPC as an unexpected error: exit 1 and a traceback."""
+    fault.kit.arrange()
+    fault.on()
+    try:
+        done = fault.kit.cli("stage")
+    finally:
+        fault.off()
+    assert done.returncode == 75, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=f"per-step backoff: {UOW}")
+@pytest.mark.parametrize("fault", ["scheduler fails"], indirect=True)
+def test_staging_goes_on_while_the_scheduler_is_down(fault: Fault) -> None:
+    kit = fault.kit
+    kit.arrange()
+    fault.on()
+    loop = kit.start("run")
+    try:
+        wait_for(lambda: kit.rows()[3004][0] == "S", timeout=3, what="run 3004 staged")
+    finally:
+        fault.off()
+        kit.open_gate()
+        loop.communicate(timeout=60)
+    assert loop.returncode == 0
+    kit.assert_finished_once()
+
+
+@pytest.mark.parametrize("fault", ["archive root missing"], indirect=True)
+def test_reaping_goes_on_while_the_archive_is_down(fault: Fault) -> None:
+    kit = fault.kit
+    kit.arrange()
+    fault.on()
+    loop = kit.start("run")
+    try:
+        kit.open_gate()
+        wait_for(
+            lambda: [kit.rows()[run][0] for run in RUNS[:2]] == ["F", "F"],
+            timeout=10,
+            what="the running jobs reaped",
+        )
+        assert kit.failures() == 0
+    finally:
+        fault.off()
+        loop.communicate(timeout=60)
+    assert loop.returncode == 0
+    kit.assert_finished_once()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=f"drain mode: {UOW}")
+@pytest.mark.parametrize("fault", ["ftp login refused"], indirect=True)
+def test_login_refused_again_and_again_drains_the_loop(fault: Fault) -> None:
+    """No new claims or stagings, the running jobs reaped to the end, the runs claimed and
+    not staged back to N, then exit 2."""
+    kit = fault.kit
+    kit.arrange()
+    fault.on()
+    kit.open_gate()
+    loop = kit.start("run")
+    try:
+        _, err = loop.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        loop.send_signal(signal.SIGTERM)
+        loop.communicate(timeout=60)
+        raise
+    assert loop.returncode == 2, err
+    rows = kit.rows()
+    assert [rows[run][0] for run in RUNS] == ["F", "F", rows[3003][0], "N", "N", "N"]
+    assert rows[3003][0] in "SF"
+    assert kit.failures() == 0
+
+
+@pytest.mark.xfail(strict=True, reason=f"spacelim hand-back: {UOW}")
+def test_over_spacelim_claimed_runs_go_back_to_n(tmp_path: Path) -> None:
+    """Over spacelim this user can stage nothing: its claimed runs are handed back."""
+    report = tmp_path / "quota.txt"
+    kit = Kit(tmp_path, quota=report)
+    kit.arrange()
+    set_quota(report, 99)
+    try:
+        done = kit.cli("run", "--once")
+        rows = kit.rows()
+    finally:
+        kit.open_gate()
+    assert done.returncode in (0, 75), done.stderr
+    assert rows[3004][0] == "N"
+    assert [rows[run][0] for run in RUNS[:3]] == ["R", "R", "S"]
+
+
+# --- the fatal path ---------------------------------------------------------------------
+
+# The function each step of the loop is (names of today's alcapctl.steps; a rename fails
+# the subprocess's start, and so these tests, loudly).
+STEP_FUNCTIONS = {
+    "claim": "alcapctl.steps.claim:claim",
+    "stage": "alcapctl.steps.stage:stage",
+    "submit": "alcapctl.steps.submit:submit",
+    "reap": "alcapctl.steps.reap:settle",
+}
+
+
+@pytest.mark.parametrize("step", list(STEP_FUNCTIONS))
+def test_an_exception_in_a_step_aborts_completely(tmp_path: Path, step: str) -> None:
+    kit = Kit(tmp_path)
+    kit.arrange()
+    done = kit.cli("run", env={"FAULTKIT_RAISE": STEP_FUNCTIONS[step]})
+    assert done.returncode == 1, done.stderr
+    assert "Traceback (most recent call last)" in done.stderr
+    assert f"RuntimeError: injected fault in {STEP_FUNCTIONS[step]}" in done.stderr
+    kit.assert_aborted()
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_signal_mid_run_aborts_completely(tmp_path: Path, signum: int, code: int) -> None:
+    kit = Kit(tmp_path)
+    kit.arrange()
+    loop = kit.start("run")
+    try:
+        wait_for(lambda: lock_holder_pid(kit) == loop.pid, what="the loop holding the lock")
+        time.sleep(0.3)  # inside the loop, its jobs running
+        loop.send_signal(signum)
+        loop.communicate(timeout=60)
+    finally:
+        loop.kill()
+    assert loop.returncode == code
+    kit.assert_aborted()
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(delay=st.floats(min_value=0, max_value=1.5))
+def test_sigterm_at_any_moment_leaves_a_clean_production(delay: float) -> None:
+    """From a fresh production: whenever SIGTERM comes, either nothing had started or the
+    abort completed; no job is left and no run is half-way."""
+    with tempfile.TemporaryDirectory() as folder:
+        kit = Kit(Path(folder))
+        kit.ok("init")
+        (kit.data / "gate").touch()
+        loop = kit.start("run")
+        try:
+            time.sleep(delay)
+            loop.send_signal(signal.SIGTERM)
+            loop.communicate(timeout=60)
+        finally:
+            loop.kill()
+        assert loop.returncode in (143, -signal.SIGTERM)
+        kit.assert_aborted()
