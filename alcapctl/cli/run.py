@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from alcapctl.cli.emit import emit
 from alcapctl.cli.options import (
     AppContext,
     dataset_option,
@@ -75,9 +76,13 @@ def run(
                 progress=board,
             )
     else:
-        echo = None if as_json else click.echo
         summary = run_production(
-            ctx, backend, once=once, only_datasets=datasets, keep_jobs=keep_jobs, report=echo
+            ctx,
+            backend,
+            once=once,
+            only_datasets=datasets,
+            keep_jobs=keep_jobs,
+            emit=None if as_json else emit,
         )
     totals = {s.value: n for s, n in summary.totals.items()}
     if as_json:
