@@ -361,7 +361,8 @@ def test_an_interrupted_step_stops_its_transfers_and_leaves_no_file(
     class InterruptOnceBothStarted:
         """Ctrl-C, as seen by the step, while both transfers are under way."""
 
-        started: set[str] = set()
+        def __init__(self) -> None:
+            self.started: set[str] = set()
 
         def start(self, name: str, total: int | None, done: int = 0) -> None:
             self.started.add(name)
