@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from alcapctl.cli.emit import emit
+from alcapctl.cli.emit import emit, emit_all
 from alcapctl.cli.options import (
     AppContext,
     dataset_option,
@@ -128,9 +128,9 @@ def abort(app: AppContext, runs: tuple[int, ...], user: str | None, as_json: boo
 
     ctx = app.locked_step()
     backend = get_backend(ctx.settings.backend, ctx.workdir)
-    result = abort_runs(
-        ctx, backend, runs=runs or None, user=user, report=None if as_json else click.echo
-    )
+    result = abort_runs(ctx, backend, runs=runs or None, user=user)
+    if not as_json:
+        emit_all(result.events)
     if as_json:
         emit_json(
             {

@@ -48,6 +48,7 @@ log = structlog.get_logger("alcapctl.run")
 
 T = TypeVar("T")
 _IDLE_WAIT = 0.2  # seconds an idle cycle waits when pause is 0
+_GROUP_WINDOW = 0.05  # seconds an instant cycle goes on in its transaction (see _Cycle.run)
 _OPEN = (RunState.NEW, *ACTIVE)
 
 
@@ -70,7 +71,6 @@ class CycleResult:
     events: list[Event] = field(default_factory=list)  # to emit once the cycle committed
     remove: list[Path] = field(default_factory=list)  # to remove once the cycle committed
     error: BaseException | None = None  # raised once what the cycle did is committed
-    cycles: int = 1
 
 
 @dataclass
@@ -141,8 +141,23 @@ class _Cycle:
             except BaseException as exc:  # raised again once the cycle is committed
                 result.error = exc
 
+        def grouped(unit: RunTable) -> None:
+            """Passes of the steps in one transaction while jobs keep ending, for up to
+            ``_GROUP_WINDOW``: with local jobs of milliseconds, a commit costs more than
+            a pass, and nobody waits for the lock longer than a window."""
+            units, deadline = InUnit(unit), time.monotonic() + _GROUP_WINDOW
+            moved = -1  # jobs reaped and submitted before the last pass
+            while result.error is None and moved < result.reaped + result.submitted:
+                if moved >= 0:  # another pass, while jobs run and the window lasts
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not (result.in_flight and result.open_runs):
+                        return
+                    self.backend.wait(left)  # returns the moment a job ends
+                moved = result.reaped + result.submitted
+                steps(units)
+
         if self.instant:  # the cycle is one transaction, committed when it returns
-            ctx.store.runs(ctx.record, lambda unit: steps(InUnit(unit)), write=True)
+            ctx.store.runs(ctx.record, grouped, write=True)
         else:  # every read and write of every step commits on its own
             steps(OwnTransactions(ctx.store, ctx.record))
         return result
@@ -155,9 +170,10 @@ class _Cycle:
         if reaped:
             result.events += reaped.events
             result.remove += reaped.remove
-            result.finished, result.failed = len(reaped.finished), len(reaped.failed)
-            result.reaped = result.finished + result.failed
-            result.failures = [(run, reaped.reasons[run]) for run in reaped.failed]
+            result.finished += len(reaped.finished)
+            result.failed += len(reaped.failed)
+            result.reaped += len(reaped.finished) + len(reaped.failed)
+            result.failures += [(run, reaped.reasons[run]) for run in reaped.failed]
             result.exhausted += [r for r, s in reaped.failed.items() if s == RunState.FAILED]
             result.in_flight = reaped.running
         if self.tripped or self.drain:  # go on while jobs run and reap can reap them
@@ -174,7 +190,7 @@ class _Cycle:
         if not self.space_full:
             claimed = self._step("claim", result, lambda: claim(ctx, None, only, units=units))
         if claimed:
-            result.claimed = len(claimed.claimed)
+            result.claimed += len(claimed.claimed)
             result.events += claimed.events
         staged = self._step(
             "stage",
@@ -183,14 +199,14 @@ class _Cycle:
             lambda s: s.unavailable,
         )
         if staged:
-            result.staged = len(staged.staged)
+            result.staged += len(staged.staged)
             result.exhausted += staged.exhausted
             result.space_percent = staged.space_percent
             self.space_full = result.space_full = staged.waiting_for_space
             result.events += staged.events
         submitted = self._step("submit", result, lambda: submit(ctx, backend, units=units))
         if submitted:
-            result.submitted = len(submitted.submitted)
+            result.submitted += len(submitted.submitted)
             result.exhausted += list(submitted.refused)
             result.in_flight += len(submitted.submitted)
             result.events += submitted.events
@@ -350,7 +366,7 @@ def _guarded_cycle(cycle: _Cycle, summary: RunSummary, say: Emit) -> CycleResult
     remove_all(result.remove)
     if result.error is not None:
         raise result.error
-    summary.cycles += result.cycles
+    summary.cycles += 1
     summary.finished += result.finished
     summary.failed += result.failed
     summary.exhausted += result.exhausted
@@ -390,7 +406,10 @@ def _stop(ctx: StepContext, backend: Backend, keep_jobs: bool, say: Emit) -> Abo
         say(Event("Stopping; jobs keep running (--keep-jobs): reap them later"))
         return None
     with ctx.store.patient():  # the abort waits for the lock as long as it takes
-        return abort(ctx, backend, report=lambda text: say(Event(text)))
+        result = abort(ctx, backend)
+    for event in result.events:
+        say(event)
+    return result
 
 
 def _finish(
