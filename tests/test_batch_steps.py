@@ -25,7 +25,7 @@ from alcapctl.batch.wrapper import (
 from alcapctl.errors import UsageError
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
-from alcapctl.steps.reap import reap
+from alcapctl.steps.reap import reap, settle
 from alcapctl.steps.retry import retry
 from alcapctl.steps.submit import submit
 from alcapctl.steps.units import InUnit
@@ -281,6 +281,29 @@ def test_a_submit_in_an_open_unit_hands_back_its_intent_markers(
     assert rows(ctx)[run].status is R
     wait_for_jobs(ctx, backend, [run])
     assert reap(ctx, backend).finished == [run]
+
+
+def test_a_reap_in_an_open_unit_removes_the_input_only_after_the_commit(
+    ctx: StepContext, backend: CountingBackend
+) -> None:
+    [run] = stage(ctx, ["ok"])
+    staged = Path(rows(ctx)[run].input or "")
+    submit(ctx, backend)
+    wait_for_jobs(ctx, backend, [run])
+
+    def rolled_back(table: RunTable) -> None:
+        result = settle(ctx, backend, InUnit(table)).record()
+        assert result.finished == [run] and result.remove == [staged]
+        raise RuntimeError("before the commit")
+
+    with pytest.raises(RuntimeError):
+        ctx.store.runs(ctx.record, rolled_back, write=True)
+    assert staged.exists() and rows(ctx)[run].status is R
+    remove = ctx.store.runs(
+        ctx.record, lambda table: settle(ctx, backend, InUnit(table)).record().remove, write=True
+    )
+    assert remove == [staged] and staged.exists()  # the unit's owner removes it
+    assert rows(ctx)[run].status is F
 
 
 def test_a_submit_rolled_back_keeps_its_intent_markers(

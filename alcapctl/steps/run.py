@@ -30,7 +30,7 @@ from alcapctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE
 from alcapctl.events import Emit, Event
 from alcapctl.faults import Kind, StepFaults, classify
 from alcapctl.files import remove_all
-from alcapctl.signals import Interrupted, signals_as_interrupt
+from alcapctl.signals import Interrupted, deferred_signals, signals_as_interrupt
 from alcapctl.states import ACTIVE, RunState
 from alcapctl.steplock import take_stop_request
 from alcapctl.steps.abort import AbortResult, abort
@@ -405,7 +405,8 @@ def _stop(ctx: StepContext, backend: Backend, keep_jobs: bool, say: Emit) -> Abo
     if keep_jobs:
         say(Event("Stopping; jobs keep running (--keep-jobs): reap them later"))
         return None
-    with ctx.store.patient():  # the abort waits for the lock as long as it takes
+    # A second signal cannot cut the abort short; it waits for the lock as long as it takes.
+    with deferred_signals(), ctx.store.patient():
         result = abort(ctx, backend)
     for event in result.events:
         say(event)
