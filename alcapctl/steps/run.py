@@ -163,7 +163,7 @@ class _Cycle:
         return result
 
     def steps(self, units: Units, result: CycleResult) -> None:
-        """Reap, then (unless no new work is taken) claim, stage and submit."""
+        """Reap, then (unless the breaker tripped) claim, stage and submit."""
         ctx, backend = self.ctx, self.backend
         settled = self._step("reap", result, lambda: settle(ctx, backend, units))
         reaped = settled and self._step("reap", result, settled.record, lambda r: r.poll_error)
@@ -176,28 +176,31 @@ class _Cycle:
             result.failures += [(run, reaped.reasons[run]) for run in reaped.failed]
             result.exhausted += [r for r, s in reaped.failed.items() if s == RunState.FAILED]
             result.in_flight = reaped.running
+        if not self.tripped:
+            self._new_work(units, result)
         if self.tripped or self.drain:  # go on while jobs run and reap can reap them
-            result.open_runs = self.drain_step != "reap" and (not reaped or reaped.running > 0)
+            result.open_runs = self.drain_step != "reap" and (not reaped or result.in_flight > 0)
             return
-        self._new_work(units, result)
         result.open_runs = result.in_flight > 0 or units.read(
             lambda runs: runs.any(_OPEN, only_datasets=self.only_datasets)
         )
 
     def _new_work(self, units: Units, result: CycleResult) -> None:
+        """Claim and stage (not while draining, nor claim while space is short), submit."""
         ctx, backend, only = self.ctx, self.backend, self.only_datasets
-        claimed = None
-        if not self.space_full:
+        claimed = staged = None
+        if not (self.space_full or self.drain):
             claimed = self._step("claim", result, lambda: claim(ctx, None, only, units=units))
         if claimed:
             result.claimed += len(claimed.claimed)
             result.events += claimed.events
-        staged = self._step(
-            "stage",
-            result,
-            lambda: stage(ctx, progress=self.progress, units=units),
-            lambda s: s.unavailable,
-        )
+        if not self.drain:
+            staged = self._step(
+                "stage",
+                result,
+                lambda: stage(ctx, progress=self.progress, units=units),
+                lambda s: s.unavailable,
+            )
         if staged:
             result.staged += len(staged.staged)
             result.exhausted += staged.exhausted
