@@ -44,7 +44,9 @@ def run(
 
     Ends when every selected run is F or X: exit 0, or 1 if any run failed for good.
     A transient fault (scheduler, archive, database lock, disk full) changes no run: the
-    loop backs off and goes on; with --once it exits 75.  Ctrl-C, SIGTERM, SIGHUP or an
+    step it blocks backs off while the others go on; with --once it exits 75.  A
+    configuration fault found mid-run (the archive refusing the login three times) drains:
+    no new claims or stagings, running jobs reaped, exit 2.  Ctrl-C, SIGTERM, SIGHUP or an
     unexpected error cancels this user's jobs of the production, returns its unfinished
     runs to N and deletes staged and partial files, as the 2014 script did (exit 130,
     143, 129, or 1); finished runs are never touched.
