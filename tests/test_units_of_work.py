@@ -222,3 +222,15 @@ def test_logins_refused_in_a_row_drain(production: Make, monkeypatch: pytest.Mon
     assert states[running] == "F"  # reaped to the end
     assert "C" not in states.values() and "R" not in states.values()  # claims handed back
     assert not any(r.attempts for r in rows(ctx).values())
+
+
+def test_the_breaker_names_the_reason_and_the_runs(production: Make) -> None:
+    ctx, backend = production("fail", breaker=2, max_attempts=3, nproc=1, nprep=1)
+    events: list[Event] = []
+    summary = run_production(ctx, backend, emit=events.append)
+    assert summary.exit_code == 1 and summary.tripped is not None
+    assert "exit code 3: boom: bad calibration" in summary.tripped
+    failed = sorted({r.run for r in rows(ctx).values() if r.attempts})
+    assert f"runs {failed}" in summary.tripped
+    assert any(e.text.startswith("Breaker: ") and str(failed) in e.text for e in events)
+    assert "R" not in _states(ctx).values()  # running jobs reaped to the end
