@@ -26,7 +26,7 @@ def _claimer(prod: str, user: str, start: Any, out: Any) -> None:
     ctx = open_production(settings, store)
     start.wait()
     mine: list[int] = []
-    while got := claim(ctx, 15)[0]:
+    while got := claim(ctx, 15).claimed:
         mine += got
     out.put(mine)
 

@@ -122,7 +122,7 @@ def bench_steps(root: Path, raws: list[Path]) -> float:
     assert settings.production is not None
     store.init(settings.production)
     ctx = open_production(settings, store)
-    runs, _ = claim(ctx, len(raws))
+    runs = claim(ctx, len(raws)).claimed
     inputs = dict(zip(runs, raws, strict=True))
 
     def staged(table: Any) -> None:

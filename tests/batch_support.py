@@ -54,7 +54,7 @@ def make_context(
 
 def stage(ctx: StepContext, modes: Sequence[str]) -> list[int]:
     """Claim one run per mode and stage an input saying that mode: C -> S."""
-    runs, _ = claim(ctx, len(modes))
+    runs = claim(ctx, len(modes)).claimed
     ctx.staging_dir.mkdir(parents=True, exist_ok=True)
     for run, mode in zip(runs, modes, strict=True):
         path = ctx.staging_dir / f"run{run:05d}.mid"

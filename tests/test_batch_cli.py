@@ -53,10 +53,10 @@ def test_submit_dry_run_and_retry_json(ctx: StepContext, run_cli: Callable[..., 
     assert json.loads(result.stdout)["submitted"] == {str(run): f"alcap-alcapana1-{run:05d}-a1"}
     assert rows(ctx)[run].status is RunState.STAGED
     backend = LocalBackend(ctx.workdir)
-    for _ in range(2):
+    for code in (0, 1):  # a failed attempt, then X at max_attempts: exit 1
         assert run_cli("submit", _prod(ctx)).exit_code == 0
         wait_for_jobs(ctx, backend, [run])
-        assert run_cli("reap", _prod(ctx)).exit_code == 0
+        assert run_cli("reap", _prod(ctx)).exit_code == code
     assert rows(ctx)[run].status is RunState.FAILED
     result = run_cli("retry", _prod(ctx), "--run", str(run), "--json")
     assert json.loads(result.stdout) == {"production": "alcapana_v1", "reset": [run]}

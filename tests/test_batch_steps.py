@@ -18,20 +18,17 @@ from alcapctl.batch.base import JobInfo, JobState, SchedulerError
 from alcapctl.batch.local import LocalBackend
 from alcapctl.batch.wrapper import (
     INTENT_FILE,
-    PREPARED_FILE,
-    SCRIPT_FILE,
     job_dir,
     job_name,
-    owner_token,
     read_exit,
-    written_for,
 )
 from alcapctl.errors import UsageError
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
-from alcapctl.steps.reap import reap
+from alcapctl.steps.reap import reap, settle
 from alcapctl.steps.retry import retry
-from alcapctl.steps.submit import prepare, submit
+from alcapctl.steps.submit import submit
+from alcapctl.steps.units import InUnit
 from alcapctl.store import RunTable
 from alcapctl.store.schema import blobs
 from tests.batch_support import make_context, rows, stage, wait_for_jobs
@@ -82,9 +79,8 @@ def test_success_records_outputs_modules_and_deletes_input(
     ctx: StepContext, backend: CountingBackend
 ) -> None:
     [run] = stage(ctx, ["ok"])
-    said: list[str] = []
-    result = submit(ctx, backend, report=said.append)
-    assert said == [f"Submitting run: {run}"]
+    result = submit(ctx, backend)
+    assert [e.text for e in result.events] == [f"Submitting run: {run}"]
     record = rows(ctx)[run]
     assert record.status is R and record.job_id == result.submitted[run]
     assert record.backend == "local" and record.start is not None
@@ -269,72 +265,65 @@ def test_output_clash_refused_unless_own_attempt(
     assert list(submit(ctx, backend).submitted) == [second]
 
 
-def test_prepared_jobs_are_written_ahead_and_started_by_submit(
-    ctx: StepContext, backend: CountingBackend
-) -> None:
-    first, clashing, later = stage(ctx, ["ok", "ok", "ok"])
-    tree = ctx.output_paths(clashing)["tree"]
-    tree.parent.mkdir(parents=True)
-    tree.write_text("someone else's tree")
-    assert prepare(ctx, backend, 2) == 1  # the clash is left for submit to refuse
-    name = job_name(ctx.record.short, first, 1)
-    jobdir = job_dir(ctx.workdir, name)
-    assert (jobdir / PREPARED_FILE).exists() and not (jobdir / INTENT_FILE).exists()
-    assert not written_for(jobdir, owner_token(ctx.store.db.identity()))  # no attempt yet
-    assert not job_dir(ctx.workdir, job_name(ctx.record.short, clashing, 1)).exists()
-    assert {r.status for r in rows(ctx).values() if r.run in (first, clashing, later)} == {S}
-    result = submit(ctx, backend)
-    assert sorted(result.submitted) == [first, later] and list(result.refused) == [clashing]
-    assert ctx.prepared_jobs == {}
-    assert (jobdir / SCRIPT_FILE).exists() and not (jobdir / PREPARED_FILE).exists()
-    assert written_for(jobdir, owner_token(ctx.store.db.identity()))
-    wait_for_jobs(ctx, backend, [first, later])
-    assert sorted(reap(ctx, backend).finished) == [first, later]
-    assert not (jobdir / INTENT_FILE).exists()
-    assert tree.read_text() == "someone else's tree"
-
-
-def test_a_prepared_job_is_rewritten_when_its_run_changed(
+def test_a_submit_in_an_open_unit_hands_back_its_intent_markers(
     ctx: StepContext, backend: CountingBackend
 ) -> None:
     [run] = stage(ctx, ["ok"])
-    assert prepare(ctx, backend, 1) == 1
-    assert prepare(ctx, backend, 1) == 0  # written once
-    moved = ctx.staging_dir / "elsewhere.mid"
-    os.rename(rows(ctx)[run].input or "", moved)
+    marker = job_dir(ctx.workdir, job_name(ctx.record.short, run, 1)) / INTENT_FILE
 
-    def restage(t: RunTable) -> None:  # S -> C -> S, staged under another name
-        t.move([run], S, C, ctx.owner)
-        t.move([run], C, S, ctx.owner, input=str(moved))
+    def in_unit(table: RunTable) -> list[Path]:
+        result = submit(ctx, backend, units=InUnit(table))
+        assert marker.exists()  # not yet committed: the marker must stay
+        return result.remove
 
-    ctx.store.runs(ctx.record, restage, write=True)
-    submit(ctx, backend)
+    remove = ctx.store.runs(ctx.record, in_unit, write=True)
+    assert remove == [marker] and marker.exists()
+    assert rows(ctx)[run].status is R
     wait_for_jobs(ctx, backend, [run])
     assert reap(ctx, backend).finished == [run]
-    script = (job_dir(ctx.workdir, job_name(ctx.record.short, run, 1)) / SCRIPT_FILE).read_text()
-    assert str(moved) in script
 
 
-def test_a_changed_run_is_checked_for_clashes_again(
+def test_a_reap_in_an_open_unit_removes_the_input_only_after_the_commit(
     ctx: StepContext, backend: CountingBackend
 ) -> None:
     [run] = stage(ctx, ["ok"])
-    assert prepare(ctx, backend, 1) == 1  # no output yet: no clash
-    moved = ctx.staging_dir / "elsewhere.mid"
-    os.rename(rows(ctx)[run].input or "", moved)
+    staged = Path(rows(ctx)[run].input or "")
+    submit(ctx, backend)
+    wait_for_jobs(ctx, backend, [run])
 
-    def restage(t: RunTable) -> None:
-        t.move([run], S, C, ctx.owner)
-        t.move([run], C, S, ctx.owner, input=str(moved))
+    def rolled_back(table: RunTable) -> None:
+        result = settle(ctx, backend, InUnit(table)).record()
+        assert result.finished == [run] and result.remove == [staged]
+        raise RuntimeError("before the commit")
 
-    ctx.store.runs(ctx.record, restage, write=True)
-    tree = ctx.output_paths(run)["tree"]
-    tree.parent.mkdir(parents=True)
-    tree.write_text("someone else's tree")
-    result = submit(ctx, backend)
-    assert result.submitted == {} and "already exists" in result.refused[run]
-    assert rows(ctx)[run].status is X
-    assert tree.read_text() == "someone else's tree"
+    with pytest.raises(RuntimeError):
+        ctx.store.runs(ctx.record, rolled_back, write=True)
+    assert staged.exists() and rows(ctx)[run].status is R
+    remove = ctx.store.runs(
+        ctx.record, lambda table: settle(ctx, backend, InUnit(table)).record().remove, write=True
+    )
+    assert remove == [staged] and staged.exists()  # the unit's owner removes it
+    assert rows(ctx)[run].status is F
+
+
+def test_a_submit_rolled_back_keeps_its_intent_markers(
+    ctx: StepContext, backend: CountingBackend
+) -> None:
+    [run] = stage(ctx, ["ok"])
+    marker = job_dir(ctx.workdir, job_name(ctx.record.short, run, 1)) / INTENT_FILE
+
+    def in_unit(table: RunTable) -> None:
+        submit(ctx, backend, units=InUnit(table))
+        raise RuntimeError("after the submit, before the commit")
+
+    with pytest.raises(RuntimeError):
+        ctx.store.runs(ctx.record, in_unit, write=True)
+    assert rows(ctx)[run].status is S and marker.exists()
+    result = submit(ctx, backend)  # the marker makes it find the job, not start another
+    assert list(result.adopted) == [run] and not result.submitted
+    wait_for_jobs(ctx, backend, [run])
+    assert reap(ctx, backend).finished == [run]
+    assert not marker.exists()
 
 
 def test_retry(ctx: StepContext, backend: CountingBackend) -> None:
@@ -381,7 +370,8 @@ sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
 from alcapctl.batch.local import LocalBackend
 from alcapctl.config import load_settings
 from alcapctl.steps.context import open_production
-from alcapctl.steps.submit import prepare, submit
+from alcapctl.steps.submit import submit
+from alcapctl.steps.units import InUnit
 from alcapctl.store import Store
 
 class DiesAfterSubmit(LocalBackend):
@@ -460,7 +450,7 @@ def test_abort_cancels_the_job_of_an_interrupted_submit(ctx: StepContext) -> Non
     from alcapctl.steps.submit import _spec
 
     [run] = stage(ctx, ["hang"])
-    spec = _spec(ctx, rows(ctx)[run], None, prepared=False)  # with its intent marker
+    spec = _spec(ctx, rows(ctx)[run], None)  # with its intent marker
     orphan = subprocess.Popen(["/bin/sh", str(spec.script)], start_new_session=True)
     _until_payload_runs(ctx, run)
     result = abort(ctx, LocalBackend(ctx.workdir, cancel_grace=1))
@@ -480,7 +470,7 @@ def test_find_sees_live_wrappers_and_ended_jobs(ctx: StepContext, backend: Count
     from alcapctl.steps.submit import _spec
 
     hang, ok, never = stage(ctx, ["hang", "ok", "ok"])
-    specs = [_spec(ctx, rows(ctx)[run], None, prepared=False) for run in (hang, ok, never)]
+    specs = [_spec(ctx, rows(ctx)[run], None) for run in (hang, ok, never)]
     live = subprocess.Popen(["/bin/sh", str(specs[0].script)], start_new_session=True)
     ended = subprocess.Popen(["/bin/sh", str(specs[1].script)], start_new_session=True)
     assert ended.wait(timeout=30) == 0

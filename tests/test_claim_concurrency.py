@@ -27,7 +27,7 @@ def _claimer(prod_file: str, user: str, batch: int, out: mp.Queue) -> None:  # t
     ctx = open_production(settings, store)
     mine: list[int] = []
     while True:
-        got, _ = claim(ctx, batch)
+        got = claim(ctx, batch).claimed
         if not got:
             break
         mine += got

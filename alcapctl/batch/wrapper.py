@@ -27,7 +27,6 @@ __all__ = [
     "HEARTBEAT_FILE",
     "HEARTBEAT_INTERVAL",
     "INTENT_FILE",
-    "PREPARED_FILE",
     "SCRIPT_FILE",
     "WRAPPER_LOG",
     "first_script_time",
@@ -37,7 +36,6 @@ __all__ = [
     "read_exit",
     "read_exit_reason",
     "render_script",
-    "take_prepared",
     "write_job",
     "written_for",
 ]
@@ -55,7 +53,6 @@ WRAPPER_LOG = "wrapper.log"  # the wrapper's own errors (a mkdir that failed)
 # its name counts.  A hard link to the job script: a link costs microseconds where a new
 # file can cost 0.1-0.25 ms, and nothing ever writes to it.
 INTENT_FILE = "submitting"
-PREPARED_FILE = "job.sh.prepared"  # a job script written ahead of its submission
 GONE_FILE = "gone"  # mtime: when reap first saw the job gone without an exit file
 HEARTBEAT_INTERVAL = 60
 
@@ -176,34 +173,22 @@ def _helper(interval: int) -> list[str]:
     ]
 
 
-def write_job(jobdir: Path, script: str, *, prepared: bool = False) -> Path:
+def write_job(jobdir: Path, script: str) -> Path:
     """Write a fresh job directory (older attempts' state removed); returns the script path.
 
     The script is ``job.sh``, with the intent marker beside it: a submit that dies after
     the scheduler accepted the job leaves the marker behind, and the next submit adopts
-    the job.  ``prepared`` writes it ahead of the submission instead, as ``job.sh.prepared``
-    and without the marker; ``take_prepared`` makes it the job script.  Until then the
-    directory is no attempt of this production (``written_for`` reads ``job.sh`` only).
+    the job.
     """
     if jobdir.is_dir():
         for entry in os.scandir(jobdir):
             os.unlink(entry.path)
     else:
         jobdir.mkdir(parents=True)
-    path = jobdir / (PREPARED_FILE if prepared else SCRIPT_FILE)
+    path = jobdir / SCRIPT_FILE
     path.write_text(script)
-    if not prepared:
-        os.link(path, jobdir / INTENT_FILE)
+    os.link(path, jobdir / INTENT_FILE)
     return path
-
-
-def take_prepared(prepared: Path) -> Path:
-    """A script ``write_job(prepared=True)`` wrote becomes ``job.sh``, with the intent marker;
-    returns its new path.  A rename and a link: no new file."""
-    script = prepared.with_name(SCRIPT_FILE)
-    os.rename(prepared, script)
-    os.link(script, prepared.with_name(INTENT_FILE))
-    return script
 
 
 def read_exit(jobdir: Path) -> int | None:

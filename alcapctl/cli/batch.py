@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from alcapctl.cli.emit import emit, emit_all
 from alcapctl.cli.options import (
     AppContext,
     dry_run_option,
@@ -15,7 +16,10 @@ from alcapctl.cli.options import (
     production_argument,
     store_options,
 )
+from alcapctl.errors import EXIT_FAILURE, EXIT_TEMPFAIL
+from alcapctl.events import Event
 from alcapctl.runnumber import RunNumber
+from alcapctl.states import RunState
 
 if TYPE_CHECKING:
     from alcapctl.batch.base import Backend
@@ -39,7 +43,7 @@ def submit(app: AppContext, ctx: StepContext, dry_run: bool, as_json: bool) -> N
 
     A submit interrupted after the scheduler accepted a job adopts that job the next
     time instead of submitting it again.  A run whose output already exists and is not
-    this production's own earlier attempt is stopped (X) with the reason.
+    this production's own earlier attempt is stopped (X) with the reason (exit 1).
 
     \b
     Examples:
@@ -48,18 +52,19 @@ def submit(app: AppContext, ctx: StepContext, dry_run: bool, as_json: bool) -> N
     """
     from alcapctl.steps.submit import submit as submit_runs
 
-    result = submit_runs(
-        ctx, _backend(app, ctx), dry_run=dry_run, report=None if as_json else click.echo
-    )
+    result = submit_runs(ctx, _backend(app, ctx), dry_run=dry_run)
     if as_json:
         emit_json({"production": ctx.record.name, **result.to_dict()})
-        return
-    for run, job_id in result.adopted.items():
-        click.echo(f"Adopted run: {run} (job {job_id})")
-    for run, reason in result.refused.items():
-        click.echo(f"Refused run: {run}: {reason}")
-    if not (result.submitted or result.adopted or result.refused):
-        click.echo("No runs to submit")
+    else:
+        emit_all(result.events)
+        for run, job_id in result.adopted.items():
+            click.echo(f"Adopted run: {run} (job {job_id})")
+        for run, reason in result.refused.items():
+            click.echo(f"Refused run: {run}: {reason}")
+        if not (result.submitted or result.adopted or result.refused):
+            emit(Event("No runs to submit", change=False))
+    if result.refused:  # stopped for good (X)
+        raise click.exceptions.Exit(EXIT_FAILURE)
 
 
 @click.command()
@@ -72,6 +77,7 @@ def reap(app: AppContext, ctx: StepContext, as_json: bool) -> None:
 
     One scheduler query per call, none for jobs whose exit file is there.  A job that
     left the queue without an exit code counts as lost only after limits.grace seconds.
+    Exits 1 if a run failed for good (X), 75 if the scheduler could not be asked.
 
     \b
     Example:
@@ -79,13 +85,18 @@ def reap(app: AppContext, ctx: StepContext, as_json: bool) -> None:
     """
     from alcapctl.steps.reap import reap as reap_runs
 
-    result = reap_runs(ctx, _backend(app, ctx), report=None if as_json else click.echo)
+    result = reap_runs(ctx, _backend(app, ctx))
     if as_json:
         emit_json({"production": ctx.record.name, **result.to_dict()})
-        return
-    click.echo(f"{result.running} jobs still running")
-    if result.closed:
-        click.echo(f"Production {ctx.record.name} finished")
+    else:
+        emit_all(result.events)
+        emit(Event(f"{result.running} jobs still running", change=False))
+        if result.closed:
+            emit(Event(f"Production {ctx.record.name} finished"))
+    if RunState.FAILED.value in result.failed.values():
+        raise click.exceptions.Exit(EXIT_FAILURE)
+    if result.poll_error:
+        raise click.exceptions.Exit(EXIT_TEMPFAIL)
 
 
 @click.command()

@@ -94,15 +94,18 @@ def claim(
       alcapctl claim productions/rootana_v8.toml
       alcapctl claim productions/rootana_v8.toml -n 5 --dataset SiR2 --dry-run
     """
+    from alcapctl.cli.emit import emit_all
     from alcapctl.steps.claim import claim as claim_runs
+    from alcapctl.steps.claim import release_stale
 
-    claimed, _ = claim_runs(ctx, count, datasets, dry_run=dry_run)
+    if not dry_run:
+        release_stale(ctx)
+    result = claim_runs(ctx, count, datasets, dry_run=dry_run)
+    claimed = result.claimed
     if as_json:
         emit_json({"production": ctx.record.name, "claimed": claimed, "dry_run": dry_run})
         return
-    verb = "Would claim" if dry_run else "Claimed"
-    for run in claimed:
-        click.echo(f"{verb} run: {run}")
+    emit_all(result.events)
     if not claimed:
         click.echo("No runs to claim")
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from alcapctl.cli.emit import emit, emit_all
 from alcapctl.cli.options import (
     AppContext,
     dataset_option,
@@ -50,7 +51,9 @@ def run(
 
     Ends when every selected run is F or X: exit 0, or 1 if any run failed for good.
     A transient fault (scheduler, archive, database lock, disk full) changes no run: the
-    loop backs off and goes on; with --once it exits 75.  Ctrl-C, SIGTERM, SIGHUP or an
+    step it blocks backs off while the others go on; with --once it exits 75.  A
+    configuration fault found mid-run (the archive refusing the login three times) drains:
+    no new claims or stagings, running jobs reaped, exit 2.  Ctrl-C, SIGTERM, SIGHUP or an
     unexpected error cancels this user's jobs of the production, returns its unfinished
     runs to N and deletes staged and partial files, as the 2014 script did (exit 130,
     143, 129, or 1); finished runs are never touched.
@@ -81,9 +84,13 @@ def run(
                 progress=board,
             )
     else:
-        echo = None if as_json else click.echo
         summary = run_production(
-            ctx, backend, once=once, only_datasets=datasets, keep_jobs=keep_jobs, report=echo
+            ctx,
+            backend,
+            once=once,
+            only_datasets=datasets,
+            keep_jobs=keep_jobs,
+            emit=None if as_json else emit,
         )
     totals = {s.value: n for s, n in summary.totals.items()}
     if as_json:
@@ -131,9 +138,9 @@ def abort(
     from alcapctl.steps.abort import abort as abort_runs
 
     backend = get_backend(ctx.settings.backend, ctx.workdir)
-    result = abort_runs(
-        ctx, backend, runs=runs or None, user=user, report=None if as_json else click.echo
-    )
+    result = abort_runs(ctx, backend, runs=runs or None, user=user)
+    if not as_json:
+        emit_all(result.events)
     if as_json:
         emit_json(
             {

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from alcapctl.cli.emit import emit, emit_all
 from alcapctl.cli.options import (
     AppContext,
     dry_run_option,
@@ -17,7 +18,8 @@ from alcapctl.cli.options import (
     production_argument,
     store_options,
 )
-from alcapctl.errors import EXIT_FAILURE
+from alcapctl.errors import EXIT_FAILURE, EXIT_TEMPFAIL
+from alcapctl.events import Event
 
 if TYPE_CHECKING:
     from alcapctl.steps.context import StepContext
@@ -36,8 +38,10 @@ def stage(app: AppContext, ctx: StepContext, dry_run: bool, as_json: bool) -> No
     Raw files come from the archive URL (ftp:// with ~/.netrc credentials, or file://),
     recalled from tape first when a recall command is set, checked for size and adler32,
     into the staging directory.  A rootana production checks its base production's trees.
-    Nothing is fetched while the data file system is above spacelim.  Exits 1 if a run's
-    attempt failed (it stays claimed for another try, or becomes X at max_attempts).
+    Nothing is fetched while the data file system is above spacelim, and claimed runs
+    beyond those this user could stage go back to N for others.  A failed attempt leaves
+    its run claimed for another try; exits 1 if a run failed for good (X at
+    max_attempts), 75 if the archive could not be reached.
 
     \b
     Examples:
@@ -50,20 +54,22 @@ def stage(app: AppContext, ctx: StepContext, dry_run: bool, as_json: bool) -> No
         from alcapctl.display import TransferBars
 
         with TransferBars() as bars:
-            result = stage_inputs(ctx, dry_run=dry_run, report=bars.print, progress=bars)
+            result = stage_inputs(ctx, dry_run=dry_run, progress=bars)
     else:
         from alcapctl.archive.progress import LogProgress
 
-        report = None if as_json else click.echo
-        result = stage_inputs(ctx, dry_run=dry_run, report=report, progress=LogProgress())
+        result = stage_inputs(ctx, dry_run=dry_run, progress=LogProgress())
     if as_json:
         emit_json({"production": ctx.record.name, **result.to_dict()})
-    elif result.waiting_for_space:
-        used = "unknown" if result.space_percent is None else f"{result.space_percent}%"
-        click.echo(
-            f"Waiting for space: data file system use {used}, spacelim {ctx.limits.spacelim:g}%"
-        )
-    elif not (result.staged or result.failed or result.unavailable):
-        click.echo("No runs to stage")
-    if result.failed or result.unavailable:
-        click.get_current_context().exit(EXIT_FAILURE)
+    else:
+        emit_all(result.events)
+        if result.waiting_for_space:
+            used = "unknown" if result.space_percent is None else f"{result.space_percent}%"
+            limit = f"spacelim {ctx.limits.spacelim:g}%"
+            emit(Event(f"Waiting for space: data file system use {used}, {limit}", change=False))
+        elif not (result.staged or result.failed or result.unavailable):
+            emit(Event("No runs to stage", change=False))
+    if result.exhausted:
+        raise click.exceptions.Exit(EXIT_FAILURE)
+    if result.unavailable:
+        raise click.exceptions.Exit(EXIT_TEMPFAIL)

@@ -10,7 +10,7 @@ are deferred while it works, so a second Ctrl-C cannot leave it half done.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from alcapctl.batch.wrapper import (
     owner_token,
     read_exit,
 )
+from alcapctl.events import Event
 from alcapctl.files import may_delete, remove_quietly
 from alcapctl.signals import deferred_signals
 from alcapctl.states import ACTIVE, RunState
@@ -47,6 +48,7 @@ class AbortResult:
     kept: list[str] = field(default_factory=list)  # not written by this production: left
     kept_running: list[int] = field(default_factory=list)  # cancel failed: left in R
     finished: list[int] = field(default_factory=list)  # exit file says 0: left R for reap
+    events: list[Event] = field(default_factory=list)
 
 
 def abort(
@@ -55,10 +57,8 @@ def abort(
     *,
     runs: Sequence[int] | None = None,
     user: str | None = None,
-    report: Callable[[str], None] | None = None,
 ) -> AbortResult:
     """Abort this user's (or ``user``'s, on any host) unfinished runs of the production."""
-    say = report or (lambda _: None)
     owner = None if user is not None else ctx.owner
     result = AbortResult()
     with deferred_signals():
@@ -72,7 +72,7 @@ def abort(
         jobs.update(_interrupted_submits(ctx, backend, held))
         if jobs:
             for job_id in jobs:
-                say(f"Cancelling job {job_id}")
+                result.events.append(Event(f"Cancelling job {job_id}", fields={"job_id": job_id}))
             try:
                 backend.cancel(list(jobs))
                 result.cancelled = list(jobs)
@@ -82,7 +82,8 @@ def abort(
         targets = [r for r in held if r.run not in result.kept_running]
         if not targets:
             return result
-        say(f"Aborting runs: {[r.run for r in targets]}")
+        aborting = [r.run for r in targets]
+        result.events.append(Event(f"Aborting runs: {aborting}", fields={"runs": aborting}))
 
         def reset(table: RunTable) -> list[int]:
             return table.reset(ACTIVE, owner=owner, user=user, runs=[r.run for r in targets])

@@ -1,17 +1,20 @@
-"""claim: move runs from N to C for this user, atomically, releasing stale claims first."""
+"""claim: move runs from N to C for this user, atomically; release_stale: expired claims to N."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import structlog
 
+from alcapctl.events import Event
 from alcapctl.states import ACTIVE, RunState
 from alcapctl.steps.context import StepContext
+from alcapctl.steps.units import OwnTransactions, Units
 from alcapctl.store import RunRecord, RunTable
 
-__all__ = ["claim", "lease_cutoff", "wanted"]
+__all__ = ["ClaimResult", "claim", "hand_back", "lease_cutoff", "release_stale", "wanted"]
 
 log = structlog.get_logger("alcapctl.claim")
 
@@ -28,38 +31,47 @@ def wanted(ctx: StepContext, runs: RunTable) -> int:
     return max(ctx.limits.nproc + ctx.limits.nprep - held, 0)
 
 
+@dataclass
+class ClaimResult:
+    claimed: list[int] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def events(self) -> list[Event]:
+        verb = "Would claim" if self.dry_run else "Claimed"
+        return [Event(f"{verb} run: {run}", fields={"run": run}) for run in self.claimed]
+
+
 def claim(
     ctx: StepContext,
     n: int | None = None,
     only_datasets: Sequence[str] = (),
     *,
     dry_run: bool = False,
-    release: bool = True,
-    when_short: bool = False,
-) -> tuple[list[int], list[RunRecord]]:
-    """Claim up to ``n`` runs (default: fill nproc + nprep); (claimed, released stale).
-
-    With ``release`` (the default) claims whose lease expired are released first; the
-    run loop asks for that once a minute rather than every cycle.  With ``when_short``
-    runs are claimed only once those held no longer fill the free job slots, so that
-    claims (and stagings) come nprep at a time rather than one per cycle.
-    """
+    units: Units | None = None,
+) -> ClaimResult:
+    """Claim up to ``n`` runs (default: fill nproc + nprep) in one write."""
     ctx.store.validate_datasets(tuple(only_datasets))
-    cutoff = lease_cutoff(ctx.limits.lease)
 
-    def step(runs: RunTable) -> tuple[list[int], list[RunRecord]]:
-        released = runs.release_stale(cutoff) if release and not dry_run else []
+    def step(runs: RunTable) -> list[int]:
         count = wanted(ctx, runs) if n is None else n
-        if when_short and count < ctx.limits.nprep:  # nproc + nprep - held < nprep
-            count = 0
         if dry_run:
-            return [r.run for r in _preview(runs, count, only_datasets)], released
-        return runs.claim(count, ctx.owner, only_datasets), released
+            return [r.run for r in _preview(runs, count, only_datasets)]
+        return runs.claim(count, ctx.owner, only_datasets)
 
-    claimed, released = ctx.store.runs(ctx.record, step, write=not dry_run)
+    units = units or OwnTransactions(ctx.store, ctx.record)
+    claimed = units.read(step) if dry_run else units.write(step)
+    return ClaimResult(claimed, dry_run)
+
+
+def release_stale(ctx: StepContext, units: Units | None = None) -> list[RunRecord]:
+    """Claims (C, S) whose lease expired go back to N; claim does this before claiming."""
+    cutoff = lease_cutoff(ctx.limits.lease)
+    units = units or OwnTransactions(ctx.store, ctx.record)
+    released = units.write(lambda runs: runs.release_stale(cutoff))
     for run in released:
         log.warning("released stale claim", run=run.run, user=run.user, host=run.host)
-    return claimed, released
+    return released
 
 
 def _preview(runs: RunTable, count: int, only_datasets: Sequence[str]) -> list[RunRecord]:
@@ -70,3 +82,14 @@ def _preview(runs: RunTable, count: int, only_datasets: Sequence[str]) -> list[R
         members = runs.members(only_datasets)
         candidates = [r for r in candidates if r.run in members]
     return candidates[:count]
+
+
+def hand_back(
+    ctx: StepContext, runs: Sequence[int] | None = None, units: Units | None = None
+) -> list[int]:
+    """This user's claimed runs (C; all, or those of ``runs``) go back to N so that others
+    may take them; their attempts are kept.  Over spacelim, and when the loop drains."""
+    units = units or OwnTransactions(ctx.store, ctx.record)
+    return units.write(
+        lambda table: table.reset((RunState.CLAIMED,), owner=ctx.owner, runs=runs, attempts=False)
+    )

@@ -1,19 +1,19 @@
-"""What every step of one production works with: settings, store, the production record."""
+"""What every step of one production works with: settings, store, the production record.
+
+Immutable: it holds no cache and no loop state, so two steps given one context can never
+see each other's leftovers.
+"""
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alcapctl.batch.base import JobSpec
 from alcapctl.config import Limits, Production, Settings
 from alcapctl.store import Owner, ProductionRecord, Store
 
 __all__ = ["StepContext", "open_production"]
-
-_OUTPUTS_CACHED = 1024
 
 
 @dataclass(frozen=True)
@@ -21,16 +21,6 @@ class StepContext:
     settings: Settings
     store: Store
     record: ProductionRecord
-    # run -> its outputs: the loop asks several times per run; emptied when full
-    _outputs: dict[int, dict[str, Path]] = field(
-        default_factory=dict, init=False, compare=False, repr=False
-    )
-    # directory -> whether it lies in the staging directory, symlinks resolved
-    _staging: dict[str, bool] = field(default_factory=dict, init=False, compare=False, repr=False)
-    # job name -> (the run's input, its job) for job directories written ahead of submit
-    prepared_jobs: dict[str, tuple[str | None, JobSpec]] = field(
-        default_factory=dict, init=False, compare=False, repr=False
-    )
 
     @property
     def prod(self) -> Production:
@@ -45,25 +35,20 @@ class StepContext:
     def limits(self) -> Limits:
         return self.settings.limits
 
-    @functools.cached_property
+    @property
     def workdir(self) -> Path:
         """Job scripts, exit files and locks of this production on this site."""
         return self.settings.work / self.record.name
 
-    @functools.cached_property
+    @property
     def staging_dir(self) -> Path:
         """Where this production's raw inputs are staged; only files here are ever deleted."""
         return self.settings.staging / self.record.name
 
     def is_staged(self, path: Path) -> bool:
         """Whether ``path`` lies in this production's staging directory: only such raw
-        inputs are ever deleted.  Its directory is resolved once (a dozen system calls)."""
-        folder = str(path.parent)
-        inside = self._staging.get(folder)
-        if inside is None:
-            inside = path.parent.resolve().is_relative_to(self.staging_dir.resolve())
-            self._staging[folder] = inside
-        return inside
+        inputs are ever deleted."""
+        return path.parent.resolve().is_relative_to(self.staging_dir.resolve())
 
     def fields(self, run: int) -> dict[str, Any]:
         """Values every template may use for ``run``."""
@@ -79,16 +64,11 @@ class StepContext:
 
     def output_paths(self, run: int) -> dict[str, Path]:
         """Every declared output of ``run``, templates filled in."""
-        paths = self._outputs.get(run)
-        if paths is None:
-            if len(self._outputs) >= _OUTPUTS_CACHED:
-                self._outputs.clear()
-            values = self.fields(run)
-            paths = self._outputs[run] = {
-                name: Path(template.format(**values)).expanduser()
-                for name, template in self.prod.output_templates().items()
-            }
-        return paths
+        values = self.fields(run)
+        return {
+            name: Path(template.format(**values)).expanduser()
+            for name, template in self.prod.output_templates().items()
+        }
 
 
 def open_production(settings: Settings, store: Store) -> StepContext:

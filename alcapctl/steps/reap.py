@@ -14,10 +14,8 @@ this user's own, from their exit files and the scheduler's answer.
 
 from __future__ import annotations
 
-import functools
 import os
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +24,13 @@ import structlog
 
 from alcapctl.batch.base import Backend, JobInfo, JobState, SchedulerError
 from alcapctl.batch.wrapper import GONE_FILE, job_dir, job_name, read_exit, read_exit_reason
-from alcapctl.files import remove_all
+from alcapctl.events import Event
 from alcapctl.jobenv import modules_text
-from alcapctl.states import ACTIVE, RunState
+from alcapctl.states import RunState
 from alcapctl.steps.claim import lease_cutoff
 from alcapctl.steps.context import StepContext
+from alcapctl.steps.units import OwnTransactions, Units, hand_back
 from alcapctl.store import RunRecord, RunTable
-from alcapctl.store.productions import close_if_done
 
 __all__ = ["ReapResult", "Settled", "reap", "settle"]
 
@@ -54,9 +52,13 @@ class ReapResult:
     reasons: dict[int, str] = field(default_factory=dict)  # failed run -> its reason's gist
     poll_error: str | None = None
     closed: bool = False
+    events: list[Event] = field(default_factory=list)
+    remove: list[Path] = field(default_factory=list)  # for after the unit's commit
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["events"], data["remove"]
+        return data
 
 
 @dataclass
@@ -196,33 +198,17 @@ def _missing_output(ctx: StepContext, run: int) -> str | None:
     return None
 
 
-# (database, modules file, mtime, size) -> the content's sha256 and text, already committed
-_stored_modules: dict[tuple[str, str, int, int], tuple[str, str]] = {}
-
-
 def _modules(ctx: StepContext, runs: RunTable) -> dict[str, str]:
     """The MODULES columns of a finished run: its text in the legacy ``modules`` column
     (as 2014 readers expect) and its key in the blob table, stored there if new.
 
-    Read once per content and process, not at every reap: the cache learns a content
-    only after its transaction committed.  A file that cannot be read stops the reap
-    (ConfigError, exit 2) before any run is finished without it.
+    A file that cannot be read stops the reap (ConfigError, exit 2) before any run is
+    finished without it.
     """
-    path = ctx.prod.job.modules
-    if path is None:
+    if ctx.prod.job.modules is None:
         return {}
-    try:
-        stat = path.stat()
-        key = (ctx.settings.database, str(path), stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        key = None  # modules_text says why
-    entry = _stored_modules.get(key) if key else None
-    if entry is None:
-        text = modules_text(ctx.settings) or ""
-        entry = (runs.put_blob(text), text)
-        if key:
-            ctx.store.after_commit(functools.partial(_stored_modules.__setitem__, key, entry))
-    return {"modules_sha256": entry[0], "modules": entry[1]}
+    text = modules_text(ctx.settings) or ""
+    return {"modules_sha256": runs.put_blob(text), "modules": text}
 
 
 @dataclass
@@ -235,26 +221,25 @@ class Settled:
 
     ctx: StepContext
     backend: Backend
+    units: Units
     outcomes: list[_Outcome]
     result: ReapResult  # running and poll_error known; the rest filled by record()
-    idle: bool  # nothing of this user in flight, and maybe the production is done
-    close: bool
 
     @property
     def running(self) -> int:
         """This user's jobs still in flight."""
         return self.result.running
 
-    def record(self, report: Callable[[str], None] | None = None) -> ReapResult:
-        """The ended jobs' runs become F, or a failed attempt; one transaction."""
+    def record(self) -> ReapResult:
+        """The ended jobs' runs become F, or a failed attempt; one write."""
         ctx, outcomes, result = self.ctx, self.outcomes, self.result
-        if not outcomes and not self.idle:
+        if not outcomes:
             return result
         self.backend.settled([o.run.job_id for o in outcomes if o.run.job_id])
         succeeded = any(o.exit_code == 0 for o in outcomes)
         delete: list[Path] = []
 
-        def write(runs: RunTable) -> bool:
+        def write(runs: RunTable) -> None:
             modules = _modules(ctx, runs) if succeeded else {}
             for outcome in outcomes:
                 run = outcome.run
@@ -280,48 +265,42 @@ class Settled:
                     result.reasons[run.run] = _gist(ctx, outcome, problem)
                 if new is RunState.FAILED:  # X: its raw input no longer counts against spacelim
                     delete.extend(_staged_input(ctx, run))
-            return self.close and result.running == 0 and close_if_done(runs.conn, ctx.record)
 
-        result.closed = ctx.store.runs(ctx.record, write, write=True)
-        ctx.store.after_commit(functools.partial(remove_all, delete))
-        say = report or (lambda _: None)
-        for number in result.finished:
-            say(f"Finished run: {number}")
-        for number, state in result.failed.items():
-            say(f"Failed run: {number} -> {state}")
+        self.units.write(write)
+        result.remove = hand_back(self.units, delete)
+        result.events = [
+            *(Event(f"Finished run: {n}", fields={"run": n}) for n in result.finished),
+            *(
+                Event(
+                    f"Failed run: {n} -> {state}",
+                    level="warning",
+                    fields={"run": n, "state": state, "reason": result.reasons[n]},
+                )
+                for n, state in result.failed.items()
+            ),
+        ]
         return result
 
 
-def settle(ctx: StepContext, backend: Backend, *, close: bool = True) -> Settled:
-    """Find which of this user's R runs' jobs ended: exit files first, then one poll.
-
-    With ``close`` the production is closed once no run is left unfinished; the run
-    loop, which closes it when it ends, skips that query at every cycle.
-    """
+def settle(ctx: StepContext, backend: Backend, units: Units | None = None) -> Settled:
+    """Find which of this user's R runs' jobs ended: exit files first, then one poll."""
+    units = units or OwnTransactions(ctx.store, ctx.record)
     result = ReapResult()
     cutoff = lease_cutoff(ctx.limits.lease)
     same_host = not backend.sees_all_hosts
 
-    def load(runs: RunTable) -> tuple[list[RunRecord], bool, bool]:
+    def load(runs: RunTable) -> tuple[list[RunRecord], bool]:
         orphans = runs.any_expired_elsewhere(ctx.owner, cutoff, same_host=same_host)
-        flying = runs.select(states=(RunState.RUNNING,), owner=ctx.owner)
-        # With jobs of ours in flight the production is not done: no need to ask.
-        idle = (
-            close
-            and not flying
-            and ctx.record.stop is None
-            and not runs.any((RunState.NEW, *ACTIVE))
-        )
-        return flying, idle, orphans
+        return runs.select(states=(RunState.RUNNING,), owner=ctx.owner), orphans
 
     def take_over(runs: RunTable) -> list[int]:
         return runs.take_over_expired(ctx.owner, cutoff, same_host=same_host)
 
-    flying, idle, orphans = ctx.store.runs(ctx.record, load, write=False)
+    flying, orphans = units.read(load)
     if orphans:
-        taken = ctx.store.runs(ctx.record, take_over, write=True)
+        taken = units.write(take_over)
         log.warning("took over R runs whose holder's lease expired", runs=taken)
-        flying, idle, _ = ctx.store.runs(ctx.record, load, write=False)
+        flying, _ = units.read(load)
     outcomes, pending = [], []
     for run in flying:
         code = read_exit(job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt)))
@@ -331,18 +310,16 @@ def settle(ctx: StepContext, backend: Backend, *, close: bool = True) -> Settled
             pending.append((run, code))
     if pending:
         outcomes += _poll_pending(ctx, backend, pending, result)
-    return Settled(ctx, backend, outcomes, result, idle, close)
+    return Settled(ctx, backend, units, outcomes, result)
 
 
-def reap(
-    ctx: StepContext,
-    backend: Backend,
-    *,
-    report: Callable[[str], None] | None = None,
-    close: bool = True,
-) -> ReapResult:
-    """Settle this user's R runs whose jobs ended; one poll, one transaction."""
-    return settle(ctx, backend, close=close).record(report)
+def reap(ctx: StepContext, backend: Backend) -> ReapResult:
+    """Settle this user's R runs whose jobs ended (one poll, one transaction); the
+    production is closed once no run is left unfinished."""
+    result = settle(ctx, backend).record()
+    if result.running == 0:
+        result.closed = ctx.store.close_if_done(ctx.record)
+    return result
 
 
 def _first_part(outcome: _Outcome, problem: str | None) -> str:

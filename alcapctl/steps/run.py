@@ -4,43 +4,51 @@ The loop only chains the idempotent steps; cron can chain them instead.  It ends
 every selected run is F or X, or after one cycle with ``once``.  Ctrl-C, SIGTERM or an
 unexpected error abort this user's part of the production (the legacy behaviour) unless
 ``keep_jobs`` is set, in which case jobs keep running for a later ``reap``.
+
+Where transactions begin and end is decided here, in ``_Cycle.run``: a cycle that takes
+milliseconds (local jobs, inputs that need no network) is ONE unit of work; otherwise
+every step's reads and writes commit on their own, so that nobody waits for the
+database while a scheduler answers or a file crosses the network.  Between cycles the
+database lock is free.  What a cycle did (lines to print, files to remove) is acted on
+only once its writes are committed.
 """
 
 from __future__ import annotations
 
-import functools
 import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 import structlog
 
 from alcapctl.archive import Progress
 from alcapctl.batch.base import Backend
-from alcapctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL
-from alcapctl.faults import Kind, backoff_delay, classify
-from alcapctl.signals import Interrupted, signals_as_interrupt
+from alcapctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE
+from alcapctl.events import Emit, Event
+from alcapctl.faults import Kind, StepFaults, classify
+from alcapctl.files import remove_all
+from alcapctl.signals import Interrupted, deferred_signals, signals_as_interrupt
 from alcapctl.states import ACTIVE, RunState
 from alcapctl.steplock import take_stop_request
 from alcapctl.steps.abort import AbortResult, abort
-from alcapctl.steps.claim import claim
+from alcapctl.steps.claim import claim, hand_back, release_stale
 from alcapctl.steps.context import StepContext
 from alcapctl.steps.reap import settle
 from alcapctl.steps.stage import stage
-from alcapctl.steps.submit import prepare, submit
+from alcapctl.steps.submit import submit
+from alcapctl.steps.units import InUnit, OwnTransactions, Units
 from alcapctl.store import RunTable
 
 __all__ = ["CycleResult", "LoopObserver", "RunSummary", "run_production"]
 
 log = structlog.get_logger("alcapctl.run")
 
+T = TypeVar("T")
 _IDLE_WAIT = 0.2  # seconds an idle cycle waits when pause is 0
-# Instant cycles that keep finding work share one transaction for up to this many seconds:
-# a commit costs as much as a cycle, and the lock is not held for longer than a slow step.
-_BATCH_WINDOW = 0.05
-_YIELD = 0.05  # seconds without the lock after each cycle while another session waits for it
+_GROUP_WINDOW = 0.05  # seconds an instant cycle goes on in its transaction (see _Cycle.run)
 _OPEN = (RunState.NEW, *ACTIVE)
 
 
@@ -49,34 +57,20 @@ class CycleResult:
     reaped: int = 0
     finished: int = 0
     failed: int = 0
+    exhausted: list[int] = field(default_factory=list)  # runs that became X in this cycle
     claimed: int = 0
     staged: int = 0
     submitted: int = 0
     in_flight: int = 0  # this user's jobs left running
     open_runs: bool = True  # some selected run is not yet F or X, anyone's
     space_percent: float | None = None  # of the data file system, when staging looked
-    fault: str | None = None  # a transient fault a step met and survived (nothing changed)
-    reasons: list[str] = field(default_factory=list)  # gists of the failed attempts, in order
-    cycles: int = 1
-
-    def then(self, later: CycleResult) -> CycleResult:
-        """This result followed by a later cycle's: counts added, states the later one's."""
-        return CycleResult(
-            reaped=self.reaped + later.reaped,
-            finished=self.finished + later.finished,
-            failed=self.failed + later.failed,
-            claimed=self.claimed + later.claimed,
-            staged=self.staged + later.staged,
-            submitted=self.submitted + later.submitted,
-            in_flight=later.in_flight,
-            open_runs=later.open_runs,
-            space_percent=self.space_percent
-            if later.space_percent is None
-            else later.space_percent,
-            fault=later.fault or self.fault,
-            reasons=self.reasons + later.reasons,
-            cycles=self.cycles + later.cycles,
-        )
+    space_full: bool = False  # staging found the data file system at spacelim
+    fault: str | None = None  # a transient fault a step met (it changed nothing)
+    drain: str | None = None  # a configuration fault: no new work, jobs reaped to the end
+    failures: list[tuple[int, str]] = field(default_factory=list)  # (run, gist), in order
+    events: list[Event] = field(default_factory=list)  # to emit once the cycle committed
+    remove: list[Path] = field(default_factory=list)  # to remove once the cycle committed
+    error: BaseException | None = None  # raised once what the cycle did is committed
 
 
 @dataclass
@@ -84,6 +78,7 @@ class RunSummary:
     cycles: int = 0
     finished: int = 0
     failed: int = 0
+    exhausted: list[int] = field(default_factory=list)  # runs that became X in this call
     totals: dict[RunState, int] = field(default_factory=dict)
     failed_runs: list[int] = field(default_factory=list)
     interrupted: str | None = None
@@ -94,16 +89,21 @@ class RunSummary:
     closed: bool = False  # this call set the production's stop: every run is F
     stopped: str | None = None  # "keep" or "abort": alcapctl stop ended the loop
     tripped: str | None = None  # the reason the breaker stopped new work for
+    drained: str | None = None  # the configuration fault that drained the production
 
     @property
     def exit_code(self) -> int:
         if self.signal_exit is not None:
             return self.signal_exit
+        if self.drained:
+            return EXIT_USAGE
         if self.interrupted or self.tripped:
             return EXIT_FAILURE
-        if not self.completed and self.fault:
-            return EXIT_TEMPFAIL
-        return EXIT_FAILURE if self.completed and self.failed_runs else EXIT_OK
+        if self.completed:
+            return EXIT_FAILURE if self.failed_runs else EXIT_OK
+        if self.exhausted:
+            return EXIT_FAILURE
+        return EXIT_TEMPFAIL if self.fault else EXIT_OK
 
 
 class LoopObserver(Protocol):
@@ -121,98 +121,144 @@ class _Cycle:
     ctx: StepContext
     backend: Backend
     only_datasets: Sequence[str]
-    say: Callable[[str], None]
     progress: Progress | None
     instant: bool  # the whole cycle is one transaction (see _instant)
-    # Whether this user may have runs in C.  This process makes them (claims, and attempts
-    # failed for want of their input); a cycle that finds nothing to do looks anyway, for
-    # those a hand-run reap made.  Staging is skipped, a query saved, while there are none.
-    claimed_waiting: bool = True
+    faults: StepFaults  # which steps a transient fault blocks, and until when
     tripped: bool = False  # the breaker stopped new work: jobs are only reaped
+    drain: str | None = None  # a configuration fault stopped new work: jobs are reaped
+    drain_step: str | None = None  # the step that met it
+    space_full: bool = False  # the last staging found no space: nothing more is claimed
 
-    def __call__(self, release: bool) -> CycleResult:
-        """Jobs first: the ended ones are found, their slots refilled from the staged runs,
-        and only then are they recorded, runs claimed and inputs staged, while the new jobs
-        run.  Runs staged now fill slots still free at once, not a job end later.  With
-        every slot busy, the next runs' job directories are written before a slot frees.
-        When cycles are instant, runs are claimed only once those held run short, so that
-        claim and stage do real work every few cycles rather than a little at each.
-        """
-        ctx, backend, say, only_datasets = self.ctx, self.backend, self.say, self.only_datasets
-        result = CycleResult()
-        settled = settle(ctx, backend, close=False)
-        running = settled.running
-        submitted = (
-            {} if self.tripped else submit(ctx, backend, report=say, running=running).submitted
+    def run(self) -> CycleResult:
+        """One cycle in the units of work this loop chose.  A failure inside it is kept
+        in ``error`` and the cycle's writes are committed anyway, so that the abort that
+        follows sees, and cancels, every job the cycle started."""
+        ctx, result = self.ctx, CycleResult()
+
+        def steps(units: Units) -> None:
+            try:
+                self.steps(units, result)
+            except BaseException as exc:  # raised again once the cycle is committed
+                result.error = exc
+
+        def grouped(unit: RunTable) -> None:
+            """Passes of the steps in one transaction while jobs keep ending, for up to
+            ``_GROUP_WINDOW``: with local jobs of milliseconds, a commit costs more than
+            a pass, and nobody waits for the lock longer than a window."""
+            units, deadline = InUnit(unit), time.monotonic() + _GROUP_WINDOW
+            moved = -1  # jobs reaped and submitted before the last pass
+            while result.error is None and moved < result.reaped + result.submitted:
+                if moved >= 0:  # another pass, while jobs run and the window lasts
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not (result.in_flight and result.open_runs):
+                        return
+                    self.backend.wait(left)  # returns the moment a job ends
+                moved = result.reaped + result.submitted
+                steps(units)
+
+        if self.instant:  # the cycle is one transaction, committed when it returns
+            ctx.store.runs(ctx.record, grouped, write=True)
+        else:  # every read and write of every step commits on its own
+            steps(OwnTransactions(ctx.store, ctx.record))
+        return result
+
+    def steps(self, units: Units, result: CycleResult) -> None:
+        """Reap, then (unless the breaker tripped) claim, stage and submit."""
+        ctx, backend = self.ctx, self.backend
+        settled = self._step("reap", result, lambda: settle(ctx, backend, units))
+        reaped = settled and self._step("reap", result, settled.record, lambda r: r.poll_error)
+        if reaped:
+            result.events += reaped.events
+            result.remove += reaped.remove
+            result.finished += len(reaped.finished)
+            result.failed += len(reaped.failed)
+            result.reaped += len(reaped.finished) + len(reaped.failed)
+            result.failures += [(run, reaped.reasons[run]) for run in reaped.failed]
+            result.exhausted += [r for r, s in reaped.failed.items() if s == RunState.FAILED]
+            result.in_flight = reaped.running
+        if not self.tripped:
+            self._new_work(units, result)
+        if self.tripped or self.drain:  # go on while jobs run and reap can reap them
+            result.open_runs = self.drain_step != "reap" and (not reaped or result.in_flight > 0)
+            return
+        result.open_runs = result.in_flight > 0 or units.read(
+            lambda runs: runs.any(_OPEN, only_datasets=self.only_datasets)
         )
-        running += len(submitted)
-        result.fault = settled.result.poll_error
-        reaped = settled.record(report=say)
-        result.reasons = list(reaped.reasons.values())
-        if RunState.CLAIMED.value in reaped.failed.values():
-            self.claimed_waiting = True
-        result.finished = len(reaped.finished)
-        result.failed = len(reaped.failed)
-        result.reaped = result.finished + result.failed
-        if self.tripped:
-            result.in_flight = running
-            result.open_runs = running > 0
-            return result
-        claimed, _ = claim(ctx, None, only_datasets, release=release, when_short=self.instant)
-        for run in claimed:
-            say(f"Claimed run: {run}")
-        result.claimed = len(claimed)
-        if claimed or self.claimed_waiting:
-            staged = stage(ctx, report=say, progress=self.progress)
-            result.staged = len(staged.staged)
+
+    def _new_work(self, units: Units, result: CycleResult) -> None:
+        """Claim and stage (not while draining, nor claim while space is short), submit."""
+        ctx, backend, only = self.ctx, self.backend, self.only_datasets
+        claimed = staged = None
+        if not (self.space_full or self.drain):
+            claimed = self._step("claim", result, lambda: claim(ctx, None, only, units=units))
+        if claimed:
+            result.claimed += len(claimed.claimed)
+            result.events += claimed.events
+        if not self.drain:
+            staged = self._step(
+                "stage",
+                result,
+                lambda: stage(ctx, progress=self.progress, units=units),
+                lambda s: s.unavailable,
+            )
+        if staged:
+            result.staged += len(staged.staged)
+            result.exhausted += staged.exhausted
             result.space_percent = staged.space_percent
-            result.fault = staged.unavailable or result.fault
-            self.claimed_waiting = staged.left > 0
-        if (result.staged or result.failed) and running < ctx.limits.nproc:  # new S runs
-            more = submit(ctx, backend, report=say, running=running).submitted
-            submitted = {**submitted, **more}
-            running += len(more)
-        if running >= ctx.limits.nproc:  # the next slot to free gets a job written already
-            prepare(ctx, backend, ctx.limits.nproc)
-        result.submitted = len(submitted)
-        result.in_flight = running
-        if not (result.claimed or result.staged or result.reaped or result.submitted):
-            self.claimed_waiting = True
-        # Runs this cycle moved or left in flight are open, without asking the database
-        # (which a dataset selection must: those runs may belong to other datasets).
-        moved = result.claimed or result.staged or result.submitted or reaped.running
-        result.open_runs = (bool(moved) and not only_datasets) or ctx.store.runs(
-            ctx.record, lambda runs: runs.any(_OPEN, only_datasets=only_datasets), write=False
+            self.space_full = result.space_full = staged.waiting_for_space
+            result.events += staged.events
+        submitted = self._step("submit", result, lambda: submit(ctx, backend, units=units))
+        if submitted:
+            result.submitted += len(submitted.submitted)
+            result.exhausted += list(submitted.refused)
+            result.in_flight += len(submitted.submitted)
+            result.events += submitted.events
+            result.remove += submitted.remove
+
+    def _step(
+        self,
+        name: str,
+        result: CycleResult,
+        fn: Callable[[], T],
+        fault: Callable[[T], str | None] = lambda _: None,
+    ) -> T | None:
+        """``fn`` unless a transient fault blocks the step.  A transient fault it raises
+        or reports (``fault``) blocks it, and only it, for a while; a configuration
+        fault drains the production; anything else is raised."""
+        if not self.faults.due(name):
+            return None
+        try:
+            done = fn()
+        except Exception as exc:
+            kind = classify(exc, self.faults.in_a_row(name) + 1)
+            if kind is Kind.DRAIN:
+                self.drain, self.drain_step = f"{name}: {exc}", name
+                result.drain = self.drain
+                return None
+            if kind is not Kind.TRANSIENT:
+                raise
+            self._blocked(name, result, str(exc))
+            return None
+        met = fault(done)
+        if met is None:
+            self.faults.cleared(name)
+        else:
+            self._blocked(name, result, met)
+        return done
+
+    def _blocked(self, name: str, result: CycleResult, fault: str) -> None:
+        delay = self.faults.failed(name)
+        result.fault = fault
+        log.warning(
+            "transient fault: no run changed, no attempt counted; this step waits",
+            step=name,
+            fault=fault,
+            retry_in_seconds=delay,
         )
-        return result
-
-    def batch(self, release: bool) -> CycleResult:
-        """Cycles in the caller's transaction while they find work, for ``_BATCH_WINDOW``.
-
-        Between two cycles the loop waits for a job to end, as it would between
-        transactions.  It stops batching when a cycle found nothing to do, no job is left
-        to wait for, or another session announced that it waits for the lock.
-        """
-        deadline = time.monotonic() + _BATCH_WINDOW
-        result = self(release)
-        while (
-            (result.reaped or result.submitted)
-            and result.in_flight
-            and result.open_runs
-            and time.monotonic() < deadline
-            and not self.ctx.store.someone_waiting()
-        ):
-            self.backend.wait(deadline - time.monotonic())
-            result = result.then(self(release=False))
-        return result
 
 
 def _instant(ctx: StepContext, backend: Backend) -> bool:
-    """A cycle takes milliseconds (local jobs, inputs that need no network): one transaction.
-
-    Otherwise each step commits on its own, so that nobody waits for the database while
-    a scheduler answers or a file crosses the network.
-    """
+    """A cycle takes milliseconds: local jobs, and inputs that need no network."""
     remote = ctx.record.type == "alcapana" and not (ctx.settings.archive.url or "").startswith(
         "file:"
     )
@@ -227,65 +273,51 @@ def run_production(
     only_datasets: Sequence[str] = (),
     keep_jobs: bool = False,
     observer: LoopObserver | None = None,
-    report: Callable[[str], None] | None = None,
+    emit: Emit | None = None,
     progress: Progress | None = None,
 ) -> RunSummary:
     """Drive the production until every selected run is F or X (or one cycle)."""
     ctx.store.validate_datasets(tuple(only_datasets))
 
-    def say(text: str) -> None:
-        if report:
-            report(text)
+    def say(event: Event) -> None:
+        if emit:
+            emit(event)
         if observer:
-            observer.message(text)
+            observer.message(event.text)
 
     summary = RunSummary()
     pause = ctx.limits.pause
-    instant = _instant(ctx, backend)
-    cycle = _Cycle(ctx, backend, only_datasets, say, progress, instant)
-    last_lease = last_release = time.monotonic()
+    cycle = _Cycle(ctx, backend, only_datasets, progress, _instant(ctx, backend), StepFaults(pause))
     upkeep = min(60.0, ctx.limits.lease / 4)  # seconds between lease renewals and releases
-    faults_in_row = 0
+    last_upkeep = time.monotonic()
     breaker = _Breaker(ctx.limits.breaker)
     take_stop_request(ctx.workdir, ctx.settings.user)  # one asked of an earlier loop
     try:
         with signals_as_interrupt():
+            release_stale(ctx)
             while True:
                 ctx.store.db.renew_lock_budget()  # --lock-timeout bounds each cycle
-                release = summary.cycles == 0 or time.monotonic() - last_release > upkeep
-                if release:
-                    last_release = time.monotonic()
-                try:
-                    if instant:
-                        result = ctx.store.one_transaction(functools.partial(cycle.batch, release))
-                    else:
-                        result = cycle(release)
-                except Exception as exc:
-                    if classify(exc) is not Kind.TRANSIENT:
-                        raise
-                    result = CycleResult(fault=str(exc))
-                if result.fault:
-                    faults_in_row += 1
-                    summary.fault = result.fault
-                    delay = backoff_delay(faults_in_row, pause)
-                    log.warning(
-                        "transient fault: no run changed, no attempt counted; trying again",
-                        fault=result.fault,
-                        retry_in_seconds=delay,
-                    )
-                else:
-                    faults_in_row, delay = 0, 0.0
-                summary.cycles += result.cycles
-                streak = breaker.note(result.reasons, result.finished)
+                result = _guarded_cycle(cycle, summary, say)
+                streak = breaker.note(result.failures, result.finished)
                 if streak and not cycle.tripped:
                     cycle.tripped = True
                     summary.tripped = streak
                     say(
-                        f"Breaker: {ctx.limits.breaker} failed attempts in a row ({streak}); "
-                        "no new work taken, running jobs reaped to the end"
+                        Event(
+                            f"Breaker: {streak}; no new work taken, running jobs reaped to the end",
+                            "error",
+                        )
                     )
-                summary.finished += result.finished
-                summary.failed += result.failed
+                if result.drain and not summary.drained:
+                    summary.drained = result.drain
+                    say(
+                        Event(
+                            f"Draining: {result.drain}; no new work taken, "
+                            "running jobs reaped to the end",
+                            "error",
+                        )
+                    )
+                    say(_hand_back(ctx))
                 if observer:
                     observer.cycle(ctx, result)
                 if once or not result.open_runs:
@@ -293,16 +325,15 @@ def run_production(
                 request = take_stop_request(ctx.workdir, ctx.settings.user)
                 if request is not None:
                     summary.stopped = request
-                    say(f"Stopping on request ({request}): alcapctl stop")
+                    say(Event(f"Stopping on request ({request}): alcapctl stop"))
                     summary.aborted = _stop(ctx, backend, request == "keep", say)
                     break
-                if time.monotonic() - last_lease > upkeep:
+                if time.monotonic() - last_upkeep > upkeep:
+                    release_stale(ctx)
                     ctx.store.runs(ctx.record, lambda t: t.renew_lease(ctx.owner), write=True)
-                    last_lease = time.monotonic()
-                if instant and ctx.store.someone_waiting():
-                    time.sleep(_YIELD)  # back-to-back transactions would starve the waiter
-                if delay:
-                    time.sleep(delay)  # jobs keep running; nothing waits on this process
+                    last_upkeep = time.monotonic()
+                if result.fault:
+                    time.sleep(max(pause, _IDLE_WAIT))  # jobs keep running; the step waits
                 else:
                     # Every step ran: only an ended job can bring new work before the pause
                     # is over, and the local backend's wait returns the moment one does.
@@ -318,9 +349,32 @@ def run_production(
         summary.interrupted = type(exc).__name__
         summary.aborted = _stop(ctx, backend, keep_jobs, say)
         raise
-    summary.completed = not once
+    summary.completed = not once and not summary.drained
     _finish(ctx, summary, only_datasets, say)
     return summary
+
+
+def _guarded_cycle(cycle: _Cycle, summary: RunSummary, say: Emit) -> CycleResult:
+    """One cycle; what it did is printed and its files removed (after its commit) even
+    when it raises.  A database lock not had in time blocks the whole cycle."""
+    try:
+        result = cycle.run()
+    except Exception as exc:
+        if classify(exc) is not Kind.TRANSIENT:
+            raise
+        log.warning("transient fault: no run changed, no attempt counted", fault=str(exc))
+        result = CycleResult(fault=str(exc))
+    for event in result.events:
+        say(event)
+    remove_all(result.remove)
+    if result.error is not None:
+        raise result.error
+    summary.cycles += 1
+    summary.finished += result.finished
+    summary.failed += result.failed
+    summary.exhausted += result.exhausted
+    summary.fault = result.fault
+    return result
 
 
 @dataclass
@@ -329,33 +383,44 @@ class _Breaker:
 
     limit: int
     reason: str | None = None
-    streak: int = 0
+    runs: list[int] = field(default_factory=list)
 
-    def note(self, reasons: list[str], successes: int) -> str | None:
-        """The shared reason once ``limit`` attempts in a row failed with it, else None."""
+    def note(self, failures: list[tuple[int, str]], successes: int) -> str | None:
+        """What the breaker says once ``limit`` attempts in a row failed alike, else None."""
         if successes:
-            self.reason, self.streak = None, 0
-        for reason in reasons:
-            self.streak = self.streak + 1 if reason == self.reason else 1
+            self.reason, self.runs = None, []
+        for run, reason in failures:
+            self.runs = [*self.runs, run] if reason == self.reason else [run]
             self.reason = reason
-        return self.reason if self.streak >= self.limit else None
+        if len(self.runs) < self.limit:
+            return None
+        runs = sorted(set(self.runs))
+        return f"{len(self.runs)} failed attempts in a row ({self.reason}), runs {runs}"
 
 
-def _stop(
-    ctx: StepContext, backend: Backend, keep_jobs: bool, say: Callable[[str], None]
-) -> AbortResult | None:
+def _hand_back(ctx: StepContext) -> Event:
+    """Runs this user claimed and did not stage go back to N (a drain takes no new work)."""
+    runs = hand_back(ctx)
+    return Event(f"Handed back runs: {runs}", fields={"runs": runs}, change=bool(runs))
+
+
+def _stop(ctx: StepContext, backend: Backend, keep_jobs: bool, say: Emit) -> AbortResult | None:
     if keep_jobs:
-        say("Stopping; jobs keep running (--keep-jobs): reap them later")
+        say(Event("Stopping; jobs keep running (--keep-jobs): reap them later"))
         return None
-    with ctx.store.patient():  # the abort waits for the lock as long as it takes
-        return abort(ctx, backend, report=say)
+    # A second signal cannot cut the abort short; it waits for the lock as long as it takes.
+    with deferred_signals(), ctx.store.patient():
+        result = abort(ctx, backend)
+    for event in result.events:
+        say(event)
+    return result
 
 
 def _finish(
     ctx: StepContext,
     summary: RunSummary,
     only_datasets: Sequence[str],
-    say: Callable[[str], None],
+    say: Emit,
 ) -> None:
     def read(runs: RunTable) -> tuple[dict[RunState, int], list[int]]:
         failed = runs.select(states=(RunState.FAILED,))
@@ -367,4 +432,4 @@ def _finish(
     summary.totals, summary.failed_runs = ctx.store.runs(ctx.record, read, write=False)
     if not summary.interrupted and ctx.store.close_if_done(ctx.record):
         summary.closed = True
-        say(f"INFO: Finishing production {ctx.record.name}")
+        say(Event(f"INFO: Finishing production {ctx.record.name}"))

@@ -5,7 +5,9 @@ it every cycle).  Tape recalls go out first for every claimed run, once per run.
 while the data file system stays below ``spacelim``, inputs are fetched (in threads for a
 remote archive, bounded by ``transfers``), checked against their expected adler32, and
 recorded: C -> S with the input path, or a failed attempt that leaves the run in C (X at
-``max_attempts``).  Results are written in batches, at least once a second.
+``max_attempts``).  Results are written in batches, at least once a second.  At or over
+``spacelim``, claimed runs beyond the ``nprep`` this user may stage go back to N, so
+that users with space may take them (as in 2014).
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from alcapctl.archive import Archive, ArchiveUnavailable, FetchError, Progress, 
 from alcapctl.archive.base import TransferCancelled
 from alcapctl.archive.checksums import expected_checksums, verify_checksum
 from alcapctl.archive.space import SpaceGate, SpaceUnknown, announce, probe_space
+from alcapctl.events import Event
 from alcapctl.states import RunState
+from alcapctl.steps.claim import hand_back
 from alcapctl.steps.context import StepContext
 from alcapctl.steps.recall import forget_recalls, recall_inputs
+from alcapctl.steps.units import OwnTransactions, Units
 from alcapctl.store import RunRecord, RunTable
 
 __all__ = ["StageResult", "stage"]
@@ -46,11 +51,13 @@ class StageResult:
     failed: dict[int, str] = field(default_factory=dict)  # run -> reason of this attempt
     exhausted: list[int] = field(default_factory=list)  # failed runs that reached X
     recalled: list[int] = field(default_factory=list)
+    handed_back: list[int] = field(default_factory=list)  # C -> N: no space to stage them
     waiting_for_space: bool = False
     space_percent: float | None = None
     unavailable: str | None = None  # the archive could not be reached; nothing counted
     dry_run: bool = False
     claimed: int = 0  # this user's C runs when the step began
+    events: list[Event] = field(default_factory=list)
 
     @property
     def left(self) -> int:
@@ -58,7 +65,7 @@ class StageResult:
         return self.claimed - len(self.staged) - len(self.exhausted)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "events"}
 
 
 @dataclass(frozen=True)
@@ -88,13 +95,21 @@ def stage(
     ctx: StepContext,
     *,
     dry_run: bool = False,
-    report: Callable[[str], None] | None = None,
     progress: Progress | None = None,
+    units: Units | None = None,
 ) -> StageResult:
-    """Stage inputs of this user's claimed runs until ``nprep`` are ready; see the module."""
-    say = report or _silent
-    plan = ctx.store.runs(ctx.record, lambda runs: _plan(ctx, runs), write=False)
+    """Stage inputs of this user's claimed runs until ``nprep`` are ready; see the module.
+
+    Decide (one read), fetch (outside any transaction unless ``units`` is a unit its
+    caller holds open), record the outcomes (a write at least once a second).
+    """
+    units = units or OwnTransactions(ctx.store, ctx.record)
+    plan = units.read(lambda runs: _plan(ctx, runs))
     result = StageResult(dry_run=dry_run, claimed=len(plan.claimed))
+
+    def say(text: str, **fields: Any) -> None:
+        result.events.append(Event(text, fields=fields))
+
     if not plan.claimed:
         return result
     archive = open_archive(ctx)
@@ -114,35 +129,39 @@ def stage(
         announce(ctx.workdir / f"space-full.{ctx.settings.owner}", gate)
     if not gate.allows():
         result.waiting_for_space = True
+        beyond = [r.run for r in plan.claimed[len(plan.todo) :]]  # more than it may stage
+        if beyond and not dry_run:
+            result.handed_back = hand_back(ctx, beyond, units)
+            say(f"Handed back runs: {result.handed_back}", runs=result.handed_back)
         return result
     runs = [r.run for r, _ in plan.todo]
     if dry_run:
-        say(f"Would stage runs: {runs}")
+        say(f"Would stage runs: {runs}", runs=runs)
         result.staged = runs
         return result
-    say(f"Staging runs: {runs}")
+    say(f"Staging runs: {runs}", runs=runs)
     if archive.copies:
         ctx.staging_dir.mkdir(parents=True, exist_ok=True)
-    _fetch_all(ctx, archive, plan.todo, gate, result, say, progress)
+    _fetch_all(ctx, units, archive, plan.todo, gate, result, progress)
     return result
-
-
-def _silent(_: str) -> None:
-    pass
 
 
 def _fetch_all(
     ctx: StepContext,
+    units: Units,
     archive: Archive,
     todo: list[Item],
     gate: SpaceGate,
     result: StageResult,
-    say: Callable[[str], None],
     progress: Progress | None,
 ) -> None:
     checksums = ctx.settings.archive.checksums
     sums = expected_checksums(checksums) if checksums is not None else {}
-    recorder = _Recorder(ctx, result, forget_recalls=archive.recalls)
+    recorder = _Recorder(ctx, units, result, forget_recalls=archive.recalls)
+
+    def say(text: str, run: int, level: str = "info") -> None:
+        result.events.append(Event(text, level=level, fields={"run": run}))
+
     last_started = [0]
     workers = min(ctx.limits.transfers, len(todo)) if archive.parallel else 1
     stop = threading.Event()
@@ -160,7 +179,7 @@ def _fetch_all(
 
     def on_start(item: Item) -> None:
         last_started[0] = item[0].run
-        say(f"{archive.action} run: {item[0].run}")
+        say(f"{archive.action} run: {item[0].run}", item[0].run)
 
     try:
         for (record, _), outcome in _fetches(todo, fetch, workers, may_start, on_start, stop):
@@ -168,13 +187,13 @@ def _fetch_all(
             if isinstance(outcome, ArchiveUnavailable):
                 log.warning("archive unavailable; no attempt counted", reason=str(outcome))
                 result.unavailable = str(outcome)
-                say(f"... Archive unavailable{suffix}: {outcome}")
+                say(f"... Archive unavailable{suffix}: {outcome}", record.run, "warning")
             elif isinstance(outcome, FetchError):
                 log.warning("staging failed", run=record.run, reason=str(outcome))
-                say(f"... Failed{suffix}: {outcome}")
+                say(f"... Failed{suffix}: {outcome}", record.run, "warning")
                 recorder.failed(record, str(outcome))
             else:
-                say(f"... Success!{suffix}")
+                say(f"... Success!{suffix}", record.run)
                 stat = outcome.stat()
                 if archive.copies and stat.st_nlink == 1:  # a hard link takes no new space
                     gate.add(stat.st_size)
@@ -283,8 +302,11 @@ class _Stoppable:
 class _Recorder:
     """Collects outcomes and writes them in one transaction, at most every FLUSH_EVERY s."""
 
-    def __init__(self, ctx: StepContext, result: StageResult, *, forget_recalls: bool) -> None:
+    def __init__(
+        self, ctx: StepContext, units: Units, result: StageResult, *, forget_recalls: bool
+    ) -> None:
         self.ctx = ctx
+        self.units = units
         self.result = result
         self.forget_recalls = forget_recalls
         self.ok: list[tuple[RunRecord, Path]] = []
@@ -325,7 +347,7 @@ class _Recorder:
             }
             return moved, fails
 
-        moved, fails = ctx.store.runs(ctx.record, write, write=True)
+        moved, fails = self.units.write(write)
         for record, path in ok:
             if record.run in moved:
                 self.result.staged.append(record.run)

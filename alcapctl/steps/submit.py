@@ -16,8 +16,7 @@ the run with X and a clear error.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +29,20 @@ from alcapctl.batch.wrapper import (
     job_name,
     owner_token,
     render_script,
-    take_prepared,
     write_job,
     written_for,
 )
-from alcapctl.files import remove_all
+from alcapctl.events import Event
 from alcapctl.jobenv import job_environment
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
+from alcapctl.steps.units import OwnTransactions, Units, hand_back
 from alcapctl.store import RunRecord, RunTable
 from alcapctl.urls import mask_url
 
-__all__ = ["SubmitResult", "command_fields", "prepare", "submit"]
+__all__ = ["SubmitResult", "command_fields", "submit"]
 
 log = structlog.get_logger("alcapctl.submit")
-
-Report = Callable[[str], None]
 
 
 @dataclass
@@ -54,9 +51,13 @@ class SubmitResult:
     adopted: dict[int, str] = field(default_factory=dict)  # found after an interrupted submit
     refused: dict[int, str] = field(default_factory=dict)  # run -> why (output clash)
     dry_run: bool = False
+    events: list[Event] = field(default_factory=list)
+    remove: list[Path] = field(default_factory=list)  # intent markers, after the unit's commit
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["events"], data["remove"]
+        return data
 
 
 def command_fields(ctx: StepContext, run: RunRecord) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def _clash(ctx: StepContext, run: RunRecord) -> str | None:
     )
 
 
-def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None, prepared: bool) -> JobSpec:
+def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None) -> JobSpec:
     name = _name(ctx, run)
     jobdir = job_dir(ctx.workdir, name)
     job = ctx.prod.job
@@ -100,49 +101,15 @@ def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None, prepared: boo
     outputs = ctx.output_paths(run.run)
     env = job_environment(ctx.settings)
     script = render_script(name, jobdir, job.command, fields, outputs, env, token, heartbeat)
-    path = write_job(jobdir, script, prepared=prepared)
+    path = write_job(jobdir, script)
     return JobSpec(name=name, script=path, jobdir=jobdir, resources=job.resources)
 
 
-def prepare(ctx: StepContext, backend: Backend, ahead: int) -> int:
-    """Write the job directories of this user's next ``ahead`` staged runs (the script as
-    ``job.sh.prepared``, no intent marker), so that submit only renames, marks and starts
-    them; returns how many it wrote.
-
-    The run loop calls this while jobs run: a slot that frees is then refilled sooner.
-    A run whose outputs clash is left for submit to refuse.
-    """
-    candidates = ctx.store.runs(
-        ctx.record,
-        lambda runs: runs.select(states=(RunState.STAGED,), owner=ctx.owner, limit=ahead),
-        write=False,
-    )
-    written = 0
-    for run in candidates:
-        name = _name(ctx, run)
-        if name in ctx.prepared_jobs or _clash(ctx, run) is not None:
-            continue
-        ctx.prepared_jobs[name] = (run.input, _spec(ctx, run, backend.heartbeat, prepared=True))
-        written += 1
-    return written
-
-
-def _prepared(ctx: StepContext, run: RunRecord) -> JobSpec | None:
-    """The run's job as ``prepare`` wrote it (its outputs checked then), or None when it
-    wrote none or the run was staged again since."""
-    entry = ctx.prepared_jobs.pop(_name(ctx, run), None)
-    return entry[1] if entry is not None and entry[0] == run.input else None
-
-
-def _candidates(ctx: StepContext, running: int | None) -> list[RunRecord]:
-    def pick(runs: RunTable) -> list[RunRecord]:
-        flying = runs.count((RunState.RUNNING,), ctx.owner) if running is None else running
-        room = ctx.limits.nproc - flying
-        if room <= 0:
-            return []
-        return runs.select(states=(RunState.STAGED,), owner=ctx.owner, limit=room)
-
-    return ctx.store.runs(ctx.record, pick, write=False)
+def _candidates(runs: RunTable, ctx: StepContext) -> list[RunRecord]:
+    room = ctx.limits.nproc - runs.count((RunState.RUNNING,), ctx.owner)
+    if room <= 0:
+        return []
+    return runs.select(states=(RunState.STAGED,), owner=ctx.owner, limit=room)
 
 
 def submit(
@@ -150,28 +117,22 @@ def submit(
     backend: Backend,
     *,
     dry_run: bool = False,
-    report: Report | None = None,
-    running: int | None = None,
+    units: Units | None = None,
 ) -> SubmitResult:
     """Submit one job per staged run of this user, up to ``limits.nproc`` in flight.
 
-    ``running``: how many of this user's jobs a reap just left in flight, when the caller
-    knows (the run loop); counted otherwise.  A count that went stale can only be high.
+    Decide (one read), start the jobs (outside any transaction unless ``units`` is a unit
+    its caller holds open), record them (one write), even when starting some failed.
     """
-    say = report or (lambda _: None)
+    units = units or OwnTransactions(ctx.store, ctx.record)
     result = SubmitResult(dry_run=dry_run)
-    candidates = _candidates(ctx, running)
+    candidates = units.read(functools.partial(_candidates, ctx=ctx))
     if dry_run:
         for run in candidates:
-            say(f"Would submit run: {run.run}")
+            result.events.append(Event(f"Would submit run: {run.run}", fields={"run": run.run}))
             result.submitted[run.run] = _name(ctx, run)
         return result
-    marked = [
-        r
-        for r in candidates
-        if _name(ctx, r) not in ctx.prepared_jobs  # written by us since, without a marker
-        and (job_dir(ctx.workdir, _name(ctx, r)) / INTENT_FILE).exists()
-    ]
+    marked = [r for r in candidates if (job_dir(ctx.workdir, _name(ctx, r)) / INTENT_FILE).exists()]
     found = backend.find([_name(ctx, r) for r in marked]) if marked else {}
     for run in marked:
         if _name(ctx, run) in found:
@@ -183,28 +144,25 @@ def submit(
         for run in candidates:
             if run.run in result.adopted:
                 continue
-            ready = _prepared(ctx, run)
-            reason = None if ready else _clash(ctx, run)
+            reason = _clash(ctx, run)
             if reason is not None:
                 result.refused[run.run] = reason
                 continue
-            say(f"Submitting run: {run.run}")
-            spec = (
-                replace(ready, script=take_prepared(ready.script))
-                if ready
-                else _spec(ctx, run, backend.heartbeat, prepared=False)
-            )
+            result.events.append(Event(f"Submitting run: {run.run}", fields={"run": run.run}))
+            spec = _spec(ctx, run, backend.heartbeat)
             specs.append(spec)
             run_of[spec.name] = run.run
         # one scheduler call per array: a job id per run, as each call returns
         for spec, job_id in backend.submit_many(specs, largest=ctx.limits.array):
             result.submitted[run_of[spec.name]] = job_id
     finally:
-        _record(ctx, candidates, result)
+        _record(ctx, units, candidates, result)
     return result
 
 
-def _record(ctx: StepContext, candidates: list[RunRecord], result: SubmitResult) -> None:
+def _record(
+    ctx: StepContext, units: Units, candidates: list[RunRecord], result: SubmitResult
+) -> None:
     """One transaction for every job submitted or adopted and every run refused."""
     by_run = {r.run: r for r in candidates}
     jobs = {**result.adopted, **result.submitted}
@@ -232,10 +190,10 @@ def _record(ctx: StepContext, candidates: list[RunRecord], result: SubmitResult)
 
     if not jobs and not result.refused:
         return
-    lost = ctx.store.runs(ctx.record, write, write=True)
+    lost = units.write(write)
     for run in lost:
         log.error("run changed while its job was submitted", run=run, job_id=jobs[run])
     markers = [job_dir(ctx.workdir, _name(ctx, by_run[run])) / INTENT_FILE for run in jobs]
-    ctx.store.after_commit(functools.partial(remove_all, markers))
+    result.remove = hand_back(units, markers)
     for run, reason in result.refused.items():
         log.error("output clash; run stopped", run=run, reason=reason)

@@ -18,6 +18,7 @@ from alcapctl.config import Production
 from alcapctl.store import datasets as _datasets
 from alcapctl.store import productions as _productions
 from alcapctl.store.engine import Database, sqlite_path
+from alcapctl.store.fastpath import Statements
 from alcapctl.store.productions import InitResult
 from alcapctl.store.records import DatasetRow, Failure, ProductionRecord, RunRecord
 from alcapctl.store.runs import Owner, RunTable
@@ -50,8 +51,7 @@ class Store:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._bound: Connection | None = None  # set while one transaction serves every call
-        self._after: list[Callable[[], object]] = []
+        self.statements = Statements()  # this database's hot-path statements, built once
         self._known_datasets: set[str] = set()
         if self.db.read(schema_version) < SCHEMA_VERSION:
             self.db.write(migrate)
@@ -75,47 +75,10 @@ class Store:
         return self.db.location
 
     def read(self, fn: Callable[[Connection], T]) -> T:
-        return fn(self._bound) if self._bound is not None else self.db.read(fn)
+        return self.db.read(fn)
 
     def write(self, fn: Callable[[Connection], T]) -> T:
-        return fn(self._bound) if self._bound is not None else self.db.write(fn)
-
-    def after_commit(self, action: Callable[[], object]) -> None:
-        """Do ``action`` once what was written is committed (at once, outside one_transaction).
-
-        Files whose removal must not precede the database change (a submit's intent
-        marker, say) are removed this way.
-        """
-        if self._bound is None:
-            action()
-        else:
-            self._after.append(action)
-
-    def someone_waiting(self) -> bool:
-        """True while another session announces that it waits for the write lock."""
-        return self.db.someone_waiting()
-
-    def one_transaction(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` with every read and write of this store inside ONE write transaction.
-
-        The run loop uses it when a whole cycle takes milliseconds (local jobs, local
-        inputs): one commit instead of one per step.  If ``fn`` fails, nothing it wrote
-        stays and its after-commit actions are dropped.
-        """
-        actions: list[Callable[[], object]] = []
-
-        def body(conn: Connection) -> T:
-            actions.clear()
-            self._bound, self._after = conn, actions
-            try:
-                return fn()
-            finally:
-                self._bound, self._after = None, []
-
-        result = self.db.write(body)
-        for action in actions:
-            action()
-        return result
+        return self.db.write(fn)
 
     @contextlib.contextmanager
     def patient(self) -> Iterator[None]:
@@ -169,10 +132,14 @@ class Store:
             self._known_datasets.update(wanted)
 
     def runs(self, record: ProductionRecord, fn: Callable[[RunTable], T], *, write: bool) -> T:
-        """Run ``fn`` on the production's RunTable inside one transaction."""
+        """Run ``fn`` on the production's RunTable inside one transaction: the unit of work.
+
+        Every call is a transaction of its own, begun and committed here; the caller
+        acts on what ``fn`` returns (lines to print, files to remove) once it returns.
+        """
 
         def run(conn: Connection) -> T:
-            return fn(RunTable(conn, record))
+            return fn(RunTable(conn, record, self.statements))
 
         return self.write(run) if write else self.read(run)
 

@@ -17,7 +17,6 @@ refuses a non-empty file that is neither.  Nothing is written to a refused file.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import sqlite3
 import time
@@ -46,10 +45,6 @@ T = TypeVar("T")
 log = structlog.get_logger("alcapctl.store")
 
 _DRIVER_BUSY_TIMEOUT = 0.25  # seconds the sqlite3 driver waits by itself before we take over
-# A session that waits for the lock touches this file next to the database, so that a run
-# loop batching several cycles into one transaction stops batching for a while.
-_WAITING_SUFFIX = "-waiting"
-_WAITING_RECENT = 1.0  # seconds a touch of the file counts as someone waiting
 _SAY_WAITING_AFTER = 1.0  # ordinary contention is silent; a held lock is announced
 _MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 _SQLITE_HEADER = b"SQLite format 3\0"
@@ -121,7 +116,6 @@ class Database:
         fresh = self._check_file(create)
         self.engine = self._engine(create)
         self.waiting_said = False
-        self._waiting_file = None if self.path is None else Path(f"{self.path}{_WAITING_SUFFIX}")
         self._id: str | None = None
         self._check_contents(create, fresh)
 
@@ -133,24 +127,6 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.path is not None
-
-    def _announce_waiting(self) -> None:
-        """Tell lock holders that this session waits to begin (best effort: a read-only
-        directory only loses the hint).  A COMMIT waiting for readers does not: readers
-        leave by themselves."""
-        if self._waiting_file is not None:
-            with contextlib.suppress(OSError):
-                self._waiting_file.touch()
-
-    def someone_waiting(self) -> bool:
-        """True if a session announced in the last second that it waits for the lock."""
-        try:
-            return (
-                self._waiting_file is not None
-                and time.time() - self._waiting_file.stat().st_mtime < _WAITING_RECENT
-            )
-        except OSError:
-            return False
 
     def _check_file(self, create: bool) -> bool:
         """Refuse an SQLite file that cannot be a database before opening it (opening
@@ -277,8 +253,6 @@ class Database:
                 fault = classify(exc)
                 if fault not in (Fault.LOCKED, Fault.UNREACHABLE):
                     raise self._translate(exc, fault) from None
-                if fault is Fault.LOCKED:
-                    self._announce_waiting()
                 waiter.wait(fault)
 
     def _commit(self, conn: Connection, waiter: _LockWaiter) -> None:

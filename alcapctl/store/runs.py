@@ -8,16 +8,13 @@ expects (``WHERE run=? AND status=?``) so two processes can never both win.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Executable,
-    Table,
     Text,
     and_,
     bindparam,
@@ -29,14 +26,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ClauseElement
 
 from alcapctl.clock import now_iso
 from alcapctl.config import OUTPUT_NAMES
 from alcapctl.states import ACTIVE, RunState, check_transition
 from alcapctl.store.dialect import insert_ignoring_duplicates
+from alcapctl.store.fastpath import Statements
 from alcapctl.store.records import Failure, ProductionRecord, RunRecord
 from alcapctl.store.schema import blobs, datasets, failures, production_table
 
@@ -66,82 +61,23 @@ _RESET = dict.fromkeys(
 )
 
 
-@dataclass(frozen=True)
-class _SqliteForm:
-    """A statement as SQLite's driver takes it: SQL text and its parameters in order."""
-
-    sql: str
-    names: tuple[str, ...]  # parameter names, in the order of the ``?`` placeholders
-    defaults: dict[str, Any]  # values fixed when the statement was built
-
-
-class _Statement:
-    """A statement built once per table and shape; only its parameters change per call.
-
-    Building a SQLAlchemy statement costs about 100 µs, and executing a built one through
-    SQLAlchemy about 40 µs, where SQLite's driver takes 3 µs for the same query; the run
-    loop issues a dozen every cycle.  On SQLite a statement without expanding parameters
-    is therefore compiled once by SQLAlchemy and then run on the driver directly.
-    """
-
-    def __init__(self, stmt: Executable) -> None:
-        self.stmt = stmt
-        self._sqlite: _SqliteForm | None = None
-        self._compiled = False
-
-    def _sqlite_form(self, conn: Connection) -> _SqliteForm | None:
-        if not self._compiled:
-            assert isinstance(self.stmt, ClauseElement)
-            compiled = self.stmt.compile(dialect=conn.dialect)
-            assert isinstance(compiled, SQLCompiler)
-            if not compiled.post_compile_params and compiled.positiontup is not None:
-                self._sqlite = _SqliteForm(
-                    compiled.string, tuple(compiled.positiontup), dict(compiled.params)
-                )
-            self._compiled = True
-        return self._sqlite
-
-    def rows(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
-        """The result rows (none for a statement that returns nothing)."""
-        form = self._sqlite_form(conn) if conn.dialect.name == "sqlite" else None
-        if form is None:
-            result = conn.execute(self.stmt, params)
-            return result.all() if result.returns_rows else []
-        values = [params[n] if n in params else form.defaults[n] for n in form.names]
-        driver = conn.connection.dbapi_connection
-        assert driver is not None
-        try:
-            rows: list[tuple[Any, ...]] = driver.execute(form.sql, values).fetchall()
-        except sqlite3.Error as exc:  # as SQLAlchemy raises it: lock waits retry on these
-            raise DBAPIError.instance(form.sql, values, exc, sqlite3.Error) from None
-        return rows
-
-
-_statements: dict[tuple[Any, ...], _Statement] = {}
-
-
-def _statement(
-    table: Table, kind: str, shape: tuple[Any, ...], build: Callable[[], Executable]
-) -> _Statement:
-    """The statement of this table, kind and shape, built at its first use."""
-    key = (table.name, kind, *shape)
-    stmt = _statements.get(key)
-    if stmt is None:
-        stmt = _statements[key] = _Statement(build())
-    return stmt
-
-
 def _in_states(column: Any, letters: Sequence[str]) -> Any:
     """``status IN (...)`` with one fixed parameter per state, not an expanding one, so
-    that the statement compiles once to plain SQL (see ``_Statement``)."""
+    that the statement compiles once to plain SQL (see ``fastpath``)."""
     return column.in_([literal(letter, Text) for letter in letters])
 
 
 class RunTable:
     """Queries and guarded changes on one production's run table."""
 
-    def __init__(self, conn: Connection, production: ProductionRecord) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        production: ProductionRecord,
+        statements: Statements | None = None,  # the Store's; a one-off table builds its own
+    ) -> None:
         self.conn = conn
+        self.statements = statements or Statements()
         self.production = production
         self.table = production.table
         self.now = now_iso()
@@ -151,6 +87,16 @@ class RunTable:
         if owner is None:
             return []
         return [self.table.c.user == bindparam("o_user"), self.table.c.host == bindparam("o_host")]
+
+    def _rows(
+        self,
+        kind: str,
+        shape: tuple[Any, ...],
+        build: Callable[[], Executable],
+        params: Mapping[str, Any],
+    ) -> Sequence[Sequence[Any]]:
+        """A hot-path statement of this table, through the driver fast path."""
+        return self.statements.rows(self.conn, (self.table.name, kind, *shape), build, params)
 
     @staticmethod
     def _owner(owner: Owner | None) -> dict[str, str]:
@@ -182,9 +128,8 @@ class RunTable:
             return query.limit(bindparam("limit")) if limit is not None else query
 
         params = {"runs": list(runs or ()), "user": user, "limit": limit, **self._owner(owner)}
-        stmt = _statement(t, "select", shape, build)
         ptype, names = self.production.type, t.columns.keys()
-        rows = stmt.rows(self.conn, params)
+        rows = self._rows("select", shape, build, params)
         return [RunRecord.from_row(ptype, dict(zip(names, row, strict=True))) for row in rows]
 
     def members(self, only_datasets: Sequence[str]) -> set[int]:
@@ -214,7 +159,7 @@ class RunTable:
 
         shape = (letters, owner is not None, bool(only_datasets))
         params = {"datasets": list(only_datasets), **self._owner(owner)}
-        return int(_statement(t, "count", shape, build).rows(self.conn, params)[0][0])
+        return int(self._rows("count", shape, build, params)[0][0])
 
     def any(self, states: Iterable[RunState], only_datasets: Sequence[str] = ()) -> bool:
         """Whether any run is in ``states``: stops at the first, whatever the table's size."""
@@ -228,8 +173,8 @@ class RunTable:
                 query = query.where(t.c.run.in_(select(datasets.c.run).where(chosen)))
             return query.limit(1)
 
-        stmt = _statement(t, "any", (letters, bool(only_datasets)), build)
-        return bool(stmt.rows(self.conn, {"datasets": list(only_datasets)}))
+        params = {"datasets": list(only_datasets)}
+        return bool(self._rows("any", (letters, bool(only_datasets)), build, params))
 
     def state_counts(self) -> dict[RunState, int]:
         t = self.table
@@ -316,11 +261,10 @@ class RunTable:
                 .returning(t.c.run)
             )
 
-        stmt = _statement(t, "claim", (bool(only_datasets),), build)
         params = {"n": n, "c_user": owner[0], "c_host": owner[1], "c_now": self.now}
         if only_datasets:
             params["datasets"] = list(only_datasets)
-        return sorted(int(r[0]) for r in stmt.rows(self.conn, params))
+        return sorted(int(r[0]) for r in self._rows("claim", (bool(only_datasets),), build, params))
 
     def move(
         self,
@@ -351,11 +295,11 @@ class RunTable:
                 .returning(t.c.run)
             )
 
-        stmt = _statement(t, "move", (old, new, owner is not None, names, one), build)
         params: dict[str, Any] = {"one_run": runs[0]} if one else {"runs": list(runs)}
         params.update(self._owner(owner))
         params.update({f"set_{k}": v for k, v in values.items()})
-        return sorted(int(r[0]) for r in stmt.rows(self.conn, params))
+        shape = (old, new, owner is not None, names, one)
+        return sorted(int(r[0]) for r in self._rows("move", shape, build, params))
 
     def move_each(
         self,

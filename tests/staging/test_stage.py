@@ -96,8 +96,8 @@ def archive_dir(tmp_path: Path) -> Path:
 def test_ftp_staging_until_nprep(served: FtpServer, production: Callable[..., StepContext]) -> None:
     server = served
     ctx = production({"url": server.url}, claim=3, nprep=2)
-    lines: list[str] = []
-    result = stage(ctx, report=lines.append)
+    result = stage(ctx)
+    lines = [e.text for e in result.events]
     assert lines == [
         "Staging runs: [2091, 2092]",
         "Downloading run: 2091",
@@ -149,8 +149,8 @@ def test_missing_file_counts_attempts_until_x(
 ) -> None:
     server = ftp_server()
     ctx = production({"url": server.url}, claim=1, max_attempts=2)
-    lines: list[str] = []
-    first = stage(ctx, report=lines.append)
+    first = stage(ctx)
+    lines = [e.text for e in first.events]
     assert list(first.failed) == [2091] and first.exhausted == []
     assert lines[-1].startswith("... Failed: run02091.mid: not on the archive (550")
     row = rows(ctx)[2091]
@@ -314,8 +314,8 @@ def test_rootana_input_is_the_base_tree_checked_in_place(
     )
     ctx = open_ctx(prod)
     ctx.store.runs(ctx.record, lambda runs: runs.claim(2, OWNER), write=True)
-    lines: list[str] = []
-    result = stage(ctx, report=lines.append)
+    result = stage(ctx)
+    lines = [e.text for e in result.events]
     assert result.staged == [2091]
     assert "tree02092.root: the base production's tree is missing" in result.failed[2092]
     assert lines[:3] == ["Staging runs: [2091, 2092]", "Checking run: 2091", "... Success!"]
@@ -358,12 +358,24 @@ def test_an_interrupted_step_stops_its_transfers_and_leaves_no_file(
         server.put(f"run{run:05d}.mid", os.urandom(4 << 20))  # 8 s each at this rate
     ctx = production({"url": server.url}, claim=2, nprep=2, transfers=2)
 
-    def interrupt_second_start(line: str) -> None:
-        if line == "Downloading run: 2092":
-            raise KeyboardInterrupt
+    class InterruptOnceBothStarted:
+        """Ctrl-C, as seen by the step, while both transfers are under way."""
+
+        def __init__(self) -> None:
+            self.started: set[str] = set()
+
+        def start(self, name: str, total: int | None, done: int = 0) -> None:
+            self.started.add(name)
+
+        def advance(self, name: str, nbytes: int) -> None:
+            if len(self.started) == 2:
+                raise KeyboardInterrupt
+
+        def finish(self, name: str) -> None:
+            pass
 
     with pytest.raises(KeyboardInterrupt):
-        stage(ctx, report=interrupt_second_start)
+        stage(ctx, progress=InterruptOnceBothStarted())
     assert os.listdir(ctx.staging_dir) == []  # 2091 gave up mid-way, its .part removed
     assert states(ctx) == {2091: "C", 2092: "C"}
     assert {t.name for t in threading.enumerate()} & {"alcapctl-stage_0"} == set()

@@ -92,17 +92,20 @@ def test_wrong_password_exits_2_and_changes_nothing(
     assert os.listdir(data_dir / "raw" / "alcapana_v1") == []
 
 
-def test_failed_attempt_exits_1(
+def test_failed_attempt_exits_0_until_the_run_fails_for_good(
     ready: Ready, run_cli: Callable[..., Result], db_path: Path
 ) -> None:
     _, prod = ready(claim=3)
     result = run_cli("stage", prod, "--nprep", "3")
-    assert result.exit_code == 1
+    assert result.exit_code == 0  # the run stays claimed for another try
     assert result.stdout.splitlines()[-2:] == [
         "Downloading run: 2093",
         "... Failed: run02093.mid: not on the archive (550 /raw/run02093.mid is not retrievable.)",
     ]
     assert _table(db_path)[2] == (2093, "C", 1, None)
+    codes = [run_cli("stage", prod, "--nprep", "3").exit_code for _ in range(2)]
+    assert codes == [0, 1]  # X at max_attempts = 3: exit 1
+    assert _table(db_path)[2][:3] == (2093, "X", 3)
 
 
 def test_netrc_open_to_others_is_refused_by_the_real_process(
