@@ -302,7 +302,6 @@ def test_enospc_while_staging_is_transient_for_stage_alone(fault: Fault) -> None
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=f"per-step backoff: {UOW}")
 @pytest.mark.parametrize("fault", ["scheduler fails"], indirect=True)
 def test_staging_goes_on_while_the_scheduler_is_down(fault: Fault) -> None:
     kit = fault.kit
@@ -341,7 +340,6 @@ def test_reaping_goes_on_while_the_archive_is_down(fault: Fault) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=f"drain mode: {UOW}")
 @pytest.mark.parametrize("fault", ["ftp login refused"], indirect=True)
 def test_login_refused_again_and_again_drains_the_loop(fault: Fault) -> None:
     """No new claims or stagings, the running jobs reaped to the end, the runs claimed and
