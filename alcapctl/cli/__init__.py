@@ -112,7 +112,7 @@ def _usage(ctx: click.Context, _: click.Parameter, wanted: bool) -> None:
     help="Log lines on stderr: readable, or JSON for cron.",
 )
 @click.option("-v", "--verbose", count=True, help="More log detail (-vv for debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="Only changes and problems: nothing at all when nothing changed.")
 @click.pass_context
 def cli(ctx: click.Context, log_format: str, verbose: int, quiet: bool) -> None:
     """Run AlCap data-processing productions against a shared production database.
@@ -133,8 +133,8 @@ def cli(ctx: click.Context, log_format: str, verbose: int, quiet: bool) -> None:
         ctx.exit(0)
     from alcapctl.log import configure_logging
 
-    level = "warning" if quiet else ("debug" if verbose > 1 else "info")
-    configure_logging(log_format, level)
+    level = "debug" if verbose > 1 else "info"
+    configure_logging(log_format, level, quiet)
     ctx.ensure_object(dict)
 
 
