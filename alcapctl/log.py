@@ -1,14 +1,14 @@
 """One event stream: every message a command emits, for people on a terminal or for cron.
 
-Every message is a structlog event.  A command's own events (a run claimed, a job
-finished, nothing to do) carry ``change`` and go to stdout; diagnostics (a transfer's
-progress, a lock wait) go to stderr, with warnings and errors.  On a terminal
+Every message is a structlog event.  A command's own events (a run claimed, a run
+failed, nothing to do) carry ``change`` and go to stdout; diagnostics (a transfer's
+progress, a lock wait), warnings and errors go to stderr.  On a terminal
 (``--log-format console``) an event is its text, as the 2014 script printed it ("Claimed
-run: 6008"), with any detail beyond the production and run context after it, and a
-problem reads ``alcapctl: warning: ...``.  With ``--log-format json`` every line on
-stdout and stderr is one JSON object with ``timestamp``, ``level`` and ``event``, plus
-``production``, ``run``, ``reason``, ``job_id`` and ``attempt`` where they apply.  The
-production is bound once per command and passed on by structlog's context variables.
+run: 6008"); a diagnostic has its detail after it, and a problem reads ``alcapctl:
+warning: ...``.  With ``--log-format json`` every line on stdout and stderr is one JSON
+object with ``timestamp``, ``level`` and ``event``, plus ``production``, ``run``,
+``reason``, ``job_id`` and ``attempt`` where they apply.  The production is bound once
+per command (``AppContext.step_context``) and passed on by structlog's context variables.
 
 ``--quiet`` keeps only changes and problems: an info line passes only when it is marked
 ``change=True``; warnings and errors always pass.  When a command writes data on stdout
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -31,7 +31,7 @@ _SECRET_KEYS = ("password", "passwd", "secret", "token", "credential")
 # Fields every event may carry; a readable line leaves them out (its text says them).
 CONTEXT_KEYS = ("production", "run", "reason", "job_id", "attempt")
 _HIDDEN = ("event", "timestamp", "level", "exception", *CONTEXT_KEYS)
-_STDOUT = "_stdout"
+_EVENT = "_event"
 
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -42,8 +42,8 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
 
 
 class _Events:
-    """Marks a command's events (they carry ``change``) for stdout, and under ``--quiet``
-    drops the info lines that are not changes.  Other lines (diagnostics) go to stderr."""
+    """Tells a command's events (they carry ``change``) from diagnostics, and under
+    ``--quiet`` drops the info lines that are not changes."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
@@ -51,36 +51,42 @@ class _Events:
     def __call__(
         self, _: Any, method: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        is_event = "change" in event
+        event[_EVENT] = "change" in event
         change = event.pop("change", False)
         if self.quiet and method in ("debug", "info") and not change:
             raise structlog.DropEvent
-        event[_STDOUT] = is_event and method == "info"
         return event
 
 
-def _readable(_: Any, method: str, event: MutableMapping[str, Any]) -> str:
-    """``text`` (info) or ``alcapctl: warning: text`` (problems), then extra detail."""
+def _readable(method: str, event: MutableMapping[str, Any], is_event: bool) -> str:
+    """An event's text as the 2014 script printed it (its fields are in it); a diagnostic's
+    text with its detail after it, a problem reading ``alcapctl: warning: text``."""
     text = str(event.get("event", ""))
     exception = event.get("exception")
-    extra = ", ".join(f"{k}={v}" for k, v in event.items() if k not in _HIDDEN)
+    extra = "" if is_event else ", ".join(f"{k}={v}" for k, v in event.items() if k not in _HIDDEN)
     line = f"{text} ({extra})" if extra else text
-    if method not in ("debug", "info"):
-        line = f"alcapctl: {method}: {line}"
+    if method not in ("debug", "info") and not is_event:
+        line = "\n".join(f"alcapctl: {method}: {part}" for part in line.splitlines() or [""])
     return f"{line}\n{exception}" if exception else line
 
 
 class _Router:
-    """The last processor: renders the line and says which stream it goes to."""
+    """The last processor: renders the line and sends a command's event to stdout, every
+    other line to stderr."""
 
-    def __init__(self, render: Callable[[Any, str, MutableMapping[str, Any]], str]) -> None:
-        self.render = render
+    def __init__(self, fmt: str) -> None:
+        self.json = structlog.processors.JSONRenderer(sort_keys=True) if fmt == "json" else None
 
     def __call__(
         self, logger: Any, method: str, event: MutableMapping[str, Any]
     ) -> tuple[tuple[str], dict[str, bool]]:
-        stdout = bool(event.pop(_STDOUT, False))
-        return (self.render(logger, method, event),), {"stdout": stdout}
+        is_event = bool(event.pop(_EVENT, False))
+        line = (
+            self.json(logger, method, event)
+            if self.json is not None
+            else _readable(method, event, is_event)
+        )
+        return (str(line),), {"stdout": is_event}
 
 
 class _Streams:
@@ -99,10 +105,9 @@ class _Streams:
 
 
 def configure_logging(fmt: str = "console", level: str = "info", quiet: bool = False) -> None:
-    """Configure structlog once per command; safe to call again (tests do)."""
-    render: Any = (
-        structlog.processors.JSONRenderer(sort_keys=True) if fmt == "json" else _readable
-    )
+    """Configure structlog once per command; safe to call again (tests do).  The context
+    bound by an earlier command of this process is cleared."""
+    structlog.contextvars.clear_contextvars()
     streams = _Streams(data_on_stdout=False)
     structlog.configure(
         processors=[
@@ -112,7 +117,7 @@ def configure_logging(fmt: str = "console", level: str = "info", quiet: bool = F
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact,
             structlog.processors.format_exc_info,
-            _Router(render),
+            _Router(fmt),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
         logger_factory=lambda *_: streams,
