@@ -8,8 +8,6 @@ errors become exit codes here, in one place.
 from __future__ import annotations
 
 import gc
-import sys
-import traceback
 from importlib import import_module
 from typing import Any
 
@@ -70,15 +68,16 @@ class LazyGroup(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except Exception as exc:  # a bug: say what failed, then show the traceback
-            _say_error(f"unexpected {type(exc).__name__}: {exc}")
-            traceback.print_exception(exc, file=sys.stderr)
+        except Exception as exc:  # a bug: say what failed, with the traceback
+            _say_error(f"unexpected {type(exc).__name__}: {exc}", exc)
             raise SystemExit(EXIT_FAILURE) from exc
 
 
-def _say_error(message: str) -> None:
-    for line in message.splitlines() or [""]:
-        click.echo(f"alcapctl: error: {line}", err=True)
+def _say_error(message: str, exc: BaseException | None = None) -> None:
+    """An error event on stderr (a JSON line with --log-format json), traceback included."""
+    import structlog
+
+    structlog.get_logger("alcapctl").error(message, exc_info=exc)
 
 
 def _usage(ctx: click.Context, _: click.Parameter, wanted: bool) -> None:
@@ -109,10 +108,12 @@ def _usage(ctx: click.Context, _: click.Parameter, wanted: bool) -> None:
     default="console",
     envvar="ALCAPCTL_LOG_FORMAT",
     show_default=True,
-    help="Log lines on stderr: readable, or JSON for cron.",
+    help="Every line on stdout and stderr: readable, or one JSON object each, for cron.",
 )
 @click.option("-v", "--verbose", count=True, help="More log detail (-vv for debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Only changes and problems: nothing when nothing changed."
+)
 @click.pass_context
 def cli(ctx: click.Context, log_format: str, verbose: int, quiet: bool) -> None:
     """Run AlCap data-processing productions against a shared production database.
@@ -133,8 +134,8 @@ def cli(ctx: click.Context, log_format: str, verbose: int, quiet: bool) -> None:
         ctx.exit(0)
     from alcapctl.log import configure_logging
 
-    level = "warning" if quiet else ("debug" if verbose > 1 else "info")
-    configure_logging(log_format, level)
+    level = "debug" if verbose > 1 else "info"
+    configure_logging(log_format, level, quiet)
     ctx.ensure_object(dict)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from alcapctl.cli.emit import say
 from alcapctl.cli.options import (
     AppContext,
     dry_run_option,
@@ -54,13 +55,16 @@ def backup_dump(
         emit_json(result.to_dict())
         return
     rows = sum(result.rows.values())
-    click.echo(f"Dumped {len(result.rows)} tables, {rows} rows to {result.directory}")
+    say(f"Dumped {len(result.rows)} tables, {rows} rows to {result.directory}", change=False)
     for name, runs in sorted(result.finished.items()):
-        click.echo(f"{name}: {len(runs)} runs finished since the last dump")
+        say(f"{name}: {len(runs)} runs finished since the last dump", production=name)
     verb = "would change" if dry_run else "changed"
-    click.echo(f"{len(result.changed)} files {verb}")
+    say(f"{len(result.changed)} files {verb}", change=bool(result.changed))
     if commit and not dry_run:
-        click.echo(f"Committed {result.commit}" if result.commit else "Nothing to commit")
+        say(
+            f"Committed {result.commit}" if result.commit else "Nothing to commit",
+            change=bool(result.commit),
+        )
 
 
 @click.command("backup-restore")
@@ -102,4 +106,4 @@ def backup_restore(directory: Path, target: str, dry_run: bool, as_json: bool) -
         return
     verb = "Would restore" if dry_run else "Restored"
     rows = sum(result.rows.values())
-    click.echo(f"{verb} {len(result.rows)} tables, {rows} rows into {result.database}")
+    say(f"{verb} {len(result.rows)} tables, {rows} rows into {result.database}")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from alcapctl.cli.emit import emit, emit_all
+from alcapctl.cli.emit import emit_all, say
 from alcapctl.cli.options import (
     AppContext,
     dry_run_option,
@@ -17,7 +17,6 @@ from alcapctl.cli.options import (
     store_options,
 )
 from alcapctl.errors import EXIT_FAILURE, EXIT_TEMPFAIL
-from alcapctl.events import Event
 from alcapctl.runnumber import RunNumber
 from alcapctl.states import RunState
 
@@ -58,11 +57,11 @@ def submit(app: AppContext, ctx: StepContext, dry_run: bool, as_json: bool) -> N
     else:
         emit_all(result.events)
         for run, job_id in result.adopted.items():
-            click.echo(f"Adopted run: {run} (job {job_id})")
+            say(f"Adopted run: {run} (job {job_id})", run=run, job_id=job_id)
         for run, reason in result.refused.items():
-            click.echo(f"Refused run: {run}: {reason}")
+            say(f"Refused run: {run}: {reason}", run=run, reason=reason)
         if not (result.submitted or result.adopted or result.refused):
-            emit(Event("No runs to submit", change=False))
+            say("No runs to submit", change=False)
     if result.refused:  # stopped for good (X)
         raise click.exceptions.Exit(EXIT_FAILURE)
 
@@ -90,9 +89,9 @@ def reap(app: AppContext, ctx: StepContext, as_json: bool) -> None:
         emit_json({"production": ctx.record.name, **result.to_dict()})
     else:
         emit_all(result.events)
-        emit(Event(f"{result.running} jobs still running", change=False))
+        say(f"{result.running} jobs still running", change=False)
         if result.closed:
-            emit(Event(f"Production {ctx.record.name} finished"))
+            say(f"Production {ctx.record.name} finished")
     if RunState.FAILED.value in result.failed.values():
         raise click.exceptions.Exit(EXIT_FAILURE)
     if result.poll_error:
@@ -125,6 +124,6 @@ def retry(
         emit_json({"production": ctx.record.name, "reset": done})
         return
     for run in done:
-        click.echo(f"Reset run: {run}")
+        say(f"Reset run: {run}", run=run)
     if not done:
-        click.echo("No runs to retry")
+        say("No runs to retry", change=False)

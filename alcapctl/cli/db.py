@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from alcapctl.cli.emit import say
 from alcapctl.cli.options import AppContext, emit_json, json_option, store_options
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,7 +57,7 @@ def db_init(app: AppContext) -> None:
 
     store, created = Store.create(app.settings.database, app.lock_timeout)
     verb = "Created" if created else "Up to date:"
-    click.echo(f"{verb} {store.location}")
+    say(f"{verb} {store.location}", change=created)
 
 
 @click.group()
@@ -91,9 +92,10 @@ def datasets_import(app: AppContext, runlist: Path) -> None:
 
     rows = read_runlist(runlist)
     added, unchanged = app.store.import_datasets(rows, str(runlist))
-    click.echo(
+    say(
         f"Imported {added} rows from {runlist} into {app.store.location} "
-        f"({unchanged} already present)"
+        f"({unchanged} already present)",
+        change=added > 0,
     )
 
 

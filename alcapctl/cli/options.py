@@ -73,9 +73,14 @@ class AppContext:
         return self._store
 
     def step_context(self) -> Any:
+        """The production's StepContext; every event from here on names the production."""
+        import structlog
+
         from alcapctl.steps.context import open_production
 
-        return open_production(self.settings, self.store)
+        step_ctx = open_production(self.settings, self.store)
+        structlog.contextvars.bind_contextvars(production=step_ctx.record.name)
+        return step_ctx
 
 
 def _apply(f: F, *decorators: Callable[[Any], Any]) -> F:
@@ -215,8 +220,19 @@ def limit_options(f: F) -> F:
     )
 
 
+def _data_on_stdout(_: click.Context, __: click.Parameter, as_json: bool) -> bool:
+    if as_json:
+        from alcapctl.log import data_on_stdout
+
+        data_on_stdout()
+    return as_json
+
+
 def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print data as JSON.")(f)
+    """--json: data on stdout, the command's events moved to stderr."""
+    return click.option(
+        "--json", "as_json", is_flag=True, callback=_data_on_stdout, help="Print data as JSON."
+    )(f)
 
 
 def dry_run_option(f: F) -> F:

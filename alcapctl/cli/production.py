@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from alcapctl.cli.emit import emit_all, say
 from alcapctl.cli.options import (
     AppContext,
     dataset_option,
@@ -60,10 +61,14 @@ def init(app: AppContext, as_json: bool) -> None:
         emit_json({"production": record.name, "created": result.created, "added": result.added})
         return
     if result.created:
-        click.echo(f"INFO: Starting new production, version {record.version}")
+        say(f"INFO: Starting new production, version {record.version}", production=record.name)
     else:
-        click.echo(f"INFO: Production {record.name} ({record.software}) already registered")
-    click.echo(f"{record.name}: {result.added} runs added")
+        say(
+            f"INFO: Production {record.name} ({record.software}) already registered",
+            change=False,
+            production=record.name,
+        )
+    say(f"{record.name}: {result.added} runs added", change=result.added > 0)
 
 
 @click.command()
@@ -94,7 +99,6 @@ def claim(
       alcapctl claim productions/rootana_v8.toml
       alcapctl claim productions/rootana_v8.toml -n 5 --dataset SiR2 --dry-run
     """
-    from alcapctl.cli.emit import emit_all
     from alcapctl.steps.claim import claim as claim_runs
     from alcapctl.steps.claim import release_stale
 
@@ -107,7 +111,7 @@ def claim(
         return
     emit_all(result.events)
     if not claimed:
-        click.echo("No runs to claim")
+        say("No runs to claim", change=False)
 
 
 class _WatchCommand(click.Command):
@@ -182,7 +186,7 @@ def status(
         emit_json(reports[0].to_dict() if single else [r.to_dict() for r in reports])
         return
     if not reports:
-        click.echo(f"No productions in {app.store.location}")
+        say(f"No productions in {app.store.location}", change=False)
     elif sys.stdout.isatty():
         from alcapctl.display import render_status
 

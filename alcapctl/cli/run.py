@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from alcapctl.cli.emit import emit, emit_all
+from alcapctl.cli.emit import emit, emit_all, say
 from alcapctl.cli.options import (
     AppContext,
     dataset_option,
@@ -19,9 +19,11 @@ from alcapctl.cli.options import (
     store_options,
 )
 from alcapctl.runnumber import RunNumber
+from alcapctl.states import ACTIVE, RunState
 
 if TYPE_CHECKING:
     from alcapctl.steps.context import StepContext
+    from alcapctl.steps.run import RunSummary
 
 
 @click.command()
@@ -90,7 +92,7 @@ def run(
             once=once,
             only_datasets=datasets,
             keep_jobs=keep_jobs,
-            emit=None if as_json else emit,
+            emit=emit,
         )
     totals = {s.value: n for s, n in summary.totals.items()}
     if as_json:
@@ -106,11 +108,23 @@ def run(
             }
         )
     else:
-        state = "interrupted" if summary.interrupted else ("cycle done" if once else "done")
-        click.echo(f"{ctx.record.name} {state}: {totals}")
-        if summary.failed_runs:
-            click.echo(f"Failed runs: {summary.failed_runs} (alcapctl status shows why)")
+        _say_summary(ctx.record.name, summary, once)
     raise click.exceptions.Exit(summary.exit_code)
+
+
+def _say_summary(name: str, summary: RunSummary, once: bool) -> None:
+    """The call's totals (a change only if a run finished or failed in it), and the runs
+    that failed for good: after a whole run, or once, in the call whose runs ended last."""
+    totals = {s.value: n for s, n in summary.totals.items()}
+    moved = bool(summary.finished or summary.failed)
+    state = "interrupted" if summary.interrupted else ("cycle done" if once else "done")
+    say(f"{name} {state}: {totals}", change=moved or bool(summary.interrupted))
+    ended = not any(summary.totals.get(s) for s in (RunState.NEW, *ACTIVE))
+    if summary.failed_runs and (not once or (moved and ended)):
+        say(
+            f"Failed runs: {summary.failed_runs} (alcapctl status shows why)",
+            runs=summary.failed_runs,
+        )
 
 
 @click.command()
@@ -154,7 +168,7 @@ def abort(
             }
         )
     elif not result.aborted and not result.cancelled:
-        click.echo("Nothing to abort")
+        say("Nothing to abort", change=False)
     if result.kept_running:
         raise click.exceptions.Exit(1)
 
@@ -183,9 +197,9 @@ def recover(app: AppContext, ctx: StepContext, lease: float | None, as_json: boo
         emit_json({"production": ctx.record.name, "released": [r.run for r in released]})
         return
     for run in released:
-        click.echo(f"Released run: {run.run} (held by {run.user}@{run.host})")
+        say(f"Released run: {run.run} (held by {run.user}@{run.host})", run=run.run)
     if not released:
-        click.echo("No stale claims")
+        say("No stale claims", change=False)
 
 
 @click.command()
@@ -210,6 +224,6 @@ def stop(app: AppContext, full_abort: bool) -> None:
     ctx = app.step_context()
     holder = request_stop(ctx.workdir, ctx.settings.user, abort=full_abort)
     if holder is None:
-        click.echo(f"No alcapctl of yours is working on {ctx.record.name} here", err=True)
+        say(f"No alcapctl of yours is working on {ctx.record.name} here", level="error")
         raise click.exceptions.Exit(1)
-    click.echo(f"Asked to {'abort' if full_abort else 'stop'}: {holder}")
+    say(f"Asked to {'abort' if full_abort else 'stop'}: {holder}")

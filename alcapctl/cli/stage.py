@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from alcapctl.cli.emit import emit, emit_all
+from alcapctl.cli.emit import emit_all, say
 from alcapctl.cli.options import (
     AppContext,
     dry_run_option,
@@ -19,7 +19,6 @@ from alcapctl.cli.options import (
     store_options,
 )
 from alcapctl.errors import EXIT_FAILURE, EXIT_TEMPFAIL
-from alcapctl.events import Event
 
 if TYPE_CHECKING:
     from alcapctl.steps.context import StepContext
@@ -66,9 +65,9 @@ def stage(app: AppContext, ctx: StepContext, dry_run: bool, as_json: bool) -> No
         if result.waiting_for_space:
             used = "unknown" if result.space_percent is None else f"{result.space_percent}%"
             limit = f"spacelim {ctx.limits.spacelim:g}%"
-            emit(Event(f"Waiting for space: data file system use {used}, {limit}", change=False))
+            say(f"Waiting for space: data file system use {used}, {limit}", change=False)
         elif not (result.staged or result.failed or result.unavailable):
-            emit(Event("No runs to stage", change=False))
+            say("No runs to stage", change=False)
     if result.exhausted:
         raise click.exceptions.Exit(EXIT_FAILURE)
     if result.unavailable:
