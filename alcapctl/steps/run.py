@@ -289,14 +289,15 @@ def run_production(
     pause = ctx.limits.pause
     cycle = _Cycle(ctx, backend, only_datasets, progress, _instant(ctx, backend), StepFaults(pause))
     upkeep = min(60.0, ctx.limits.lease / 4)  # seconds between lease renewals and releases
-    last_upkeep = time.monotonic()
+    next_upkeep = 0.0  # before the first cycle, then every ``upkeep`` seconds
     breaker = _Breaker(ctx.limits.breaker)
     take_stop_request(ctx.workdir, ctx.settings.user)  # one asked of an earlier loop
     try:
         with signals_as_interrupt():
-            release_stale(ctx)
             while True:
                 ctx.store.db.renew_lock_budget()  # --lock-timeout bounds each cycle
+                if time.monotonic() >= next_upkeep and _upkeep(ctx):
+                    next_upkeep = time.monotonic() + upkeep
                 result = _guarded_cycle(cycle, summary, say)
                 streak = breaker.note(result.failures, result.finished)
                 if streak and not cycle.tripped:
@@ -328,10 +329,6 @@ def run_production(
                     say(Event(f"Stopping on request ({request}): alcapctl stop"))
                     summary.aborted = _stop(ctx, backend, request == "keep", say)
                     break
-                if time.monotonic() - last_upkeep > upkeep:
-                    release_stale(ctx)
-                    ctx.store.runs(ctx.record, lambda t: t.renew_lease(ctx.owner), write=True)
-                    last_upkeep = time.monotonic()
                 if result.fault:
                     time.sleep(max(pause, _IDLE_WAIT))  # jobs keep running; the step waits
                 else:
@@ -352,6 +349,20 @@ def run_production(
     summary.completed = not once and not summary.drained
     _finish(ctx, summary, only_datasets, say)
     return summary
+
+
+def _upkeep(ctx: StepContext) -> bool:
+    """Expired claims go back to N and this user's leases are renewed; False when a
+    transient fault (the database lock not had in time) put that off to the next cycle."""
+    try:
+        release_stale(ctx)
+        ctx.store.runs(ctx.record, lambda t: t.renew_lease(ctx.owner), write=True)
+    except Exception as exc:
+        if classify(exc) is not Kind.TRANSIENT:
+            raise
+        log.warning("transient fault: leases not renewed; tried again next cycle", fault=str(exc))
+        return False
+    return True
 
 
 def _guarded_cycle(cycle: _Cycle, summary: RunSummary, say: Emit) -> CycleResult:
