@@ -191,15 +191,12 @@ BLOCKS = {
     "database locked": ("claim", "stage", "submit", "reap", "run --once"),
     "staging full": ("stage", "run --once"),
 }
-FTP_DROP = "not built: a dropped FTP transfer is a failed attempt of the run today"
-NOT_BUILT = {"ftp drops mid-file": FTP_DROP}
 
 
 def _cases(loop: bool) -> list[object]:
     cases: list[object] = []
     for fault, steps in BLOCKS.items():
-        reason = NOT_BUILT.get(fault)
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        marks = []
         if fault == "scheduler hangs":  # every command waits out its timeout
             marks.append(pytest.mark.slow)
         if loop:
