@@ -40,7 +40,7 @@ log = structlog.get_logger("alcapctl.archive.ftp")
 
 # What a dropped or stalled transfer raises; the next try resumes it.
 _TRANSIENT = (OSError, EOFError, ftplib.error_temp, ftplib.error_reply, ftplib.error_proto)
-_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}  # our side: retrying cannot help
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EIO}  # our side: retrying cannot help
 
 
 class FtpArchive(Archive):
@@ -144,7 +144,7 @@ class FtpArchive(Archive):
                 reason, dropped = str(exc), True
             except _TRANSIENT as exc:
                 if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
-                    raise FetchError(f"{name}: {part.parent}: {exc.strerror}") from None
+                    raise  # the staging disk: a transient fault of the step, not the run's
                 reason, dropped = _why(exc), True
             else:
                 have = _size(part)
