@@ -38,7 +38,6 @@ from tests.faultkit import (
 from tests.ftpserver import DroppingDTP, FtpServer, write_netrc
 
 LOCK_TIMEOUT = ("--lock-timeout", "0.3")
-UOW = "built by the loop rebuild (branch uow)"
 STEPS = {
     "claim": ("claim",),
     "stage": ("stage",),
@@ -365,21 +364,28 @@ def test_login_refused_again_and_again_drains_the_loop(fault: Fault) -> None:
     assert kit.failures() == 0
 
 
-@pytest.mark.xfail(strict=True, reason=f"spacelim hand-back: {UOW}")
 def test_over_spacelim_claimed_runs_go_back_to_n(tmp_path: Path) -> None:
-    """Over spacelim this user can stage nothing: its claimed runs are handed back."""
+    """Over spacelim, the claims beyond what this user may stage (its ``nprep``, 2: run
+    3003 staged, 3004 claimed) go back to N for others; nothing is fetched, the claims it
+    would stage first are kept, the staged run is still submitted (3003), and the
+    production finishes once space frees up."""
     report = tmp_path / "quota.txt"
     kit = Kit(tmp_path, quota=report)
     kit.arrange()
+    before = kit.staged()
     set_quota(report, 99)
     try:
         done = kit.cli("run", "--once")
         rows = kit.rows()
+        staged = kit.staged()
     finally:
         kit.open_gate()
     assert done.returncode in (0, 75), done.stderr
-    assert rows[3004][0] == "N"
-    assert [rows[run][0] for run in RUNS[:3]] == ["R", "R", "S"]
+    assert [rows[run][0] for run in RUNS] == ["R", "R", "R", "C", "N", "N"]
+    assert {attempts for _, attempts, _ in rows.values()} == {0}
+    assert staged == before
+    set_quota(report, 10)
+    kit.assert_finished_once(kit.cli("run"))
 
 
 # --- the fatal path ---------------------------------------------------------------------
