@@ -388,6 +388,30 @@ def test_over_spacelim_claimed_runs_go_back_to_n(tmp_path: Path) -> None:
     kit.assert_finished_once(kit.cli("run"))
 
 
+def test_a_submit_that_cannot_record_its_job_says_so_and_the_next_adopts_it(
+    tmp_path: Path,
+) -> None:
+    """The lock held past --lock-timeout after the job started: exit 75 naming the job
+    that started and was not recorded; the run stays S, its job runs; the next submit
+    adopts that job instead of starting another."""
+    kit = Kit(tmp_path)
+    kit.arrange()
+    with database_locked(kit.db):
+        done = kit.cli("submit", *LOCK_TIMEOUT)
+        rows = kit.rows()
+    assert done.returncode == 75, done.stderr
+    assert "nothing was changed" not in done.stderr
+    assert "started 1 job(s) (run 3003: job " in done.stderr
+    assert "not recorded" in done.stderr and "adopts" in done.stderr
+    assert rows[3003][0] == "S"
+    wait_for(lambda: 3003 in kit.running_pids(), what="the unrecorded job to run")
+    job_id = done.stderr.split("run 3003: job ", 1)[1].split(")", 1)[0]
+    assert kit.cli("submit").returncode == 0
+    assert kit.rows()[3003][:1] == ("R",) and kit.rows()[3003][2] == job_id
+    kit.open_gate()
+    kit.assert_finished_once(kit.cli("run"))
+
+
 # --- the fatal path ---------------------------------------------------------------------
 
 # The function each step of the loop is (names of today's alcapctl.steps; a rename fails
