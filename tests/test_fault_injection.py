@@ -20,9 +20,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import write_toml
 from tests.fakes import COMMANDS, FakeScheduler
 from tests.faultkit import (
     RUNS,
@@ -411,6 +413,37 @@ def test_a_submit_that_cannot_record_its_job_says_so_and_the_next_adopts_it(
     kit.open_gate()
     kit.assert_finished_once(kit.cli("run"))
 
+
+def test_a_modules_file_reap_cannot_read_drains_leaving_the_jobs(tmp_path: Path) -> None:
+    """The MODULES file goes away mid-run: reap cannot record a finished run, so the loop
+    drains: no new work, claims not staged back to N, staged runs not submitted, every
+    R run left R with its job's results kept, exit 2 naming them.  MODULES back, ``run``
+    finishes every run once."""
+    kit = Kit(tmp_path)
+    modules = tmp_path / "MODULES"
+    modules.write_text("modules = analyse\n")
+    prod = tomllib.loads(kit.prod.read_text())
+    prod["job"]["modules"] = str(modules)
+    write_toml(kit.prod, prod)
+    kit.arrange()
+    loop = kit.start("run")
+    try:
+        wait_for(lambda: kit.rows()[3003][0] == "R", what="the loop to submit run 3003")
+        modules.unlink()
+        kit.open_gate()
+        out, err = loop.communicate(timeout=30)
+    finally:
+        loop.kill()
+    assert loop.returncode == 2, err
+    assert "reap cannot go on" in out and "left running, not cancelled" in out
+    rows = kit.rows()
+    running = sorted(run for run, (status, _, _) in rows.items() if status == "R")
+    assert running[:3] == [3001, 3002, 3003]
+    assert {status for status, _, _ in rows.values()} <= {"R", "S", "N"}
+    assert kit.failures() == 0 and {attempts for _, attempts, _ in rows.values()} == {0}
+    assert kit.staged() >= {f"run{run:05d}.mid" for run in running}
+    modules.write_text("modules = analyse\n")
+    kit.assert_finished_once(kit.cli("run"))
 
 # --- the fatal path ---------------------------------------------------------------------
 

@@ -207,6 +207,8 @@ class _Cycle:
             result.space_percent = staged.space_percent
             self.space_full = result.space_full = staged.waiting_for_space
             result.events += staged.events
+        if self.drain_step == "reap":  # nobody would reap what it started
+            return
         submitted = self._step("submit", result, lambda: submit(ctx, backend, units=units))
         if submitted:
             result.submitted += len(submitted.submitted)
@@ -311,13 +313,7 @@ def run_production(
                     )
                 if result.drain and not summary.drained:
                     summary.drained = result.drain
-                    say(
-                        Event(
-                            f"Draining: {result.drain}; no new work taken, "
-                            "running jobs reaped to the end",
-                            "error",
-                        )
-                    )
+                    say(_draining(ctx, result.drain, cycle.drain_step == "reap"))
                     say(_hand_back(ctx))
                 if observer:
                     observer.cycle(ctx, result)
@@ -407,6 +403,27 @@ class _Breaker:
             return None
         runs = sorted(set(self.runs))
         return f"{len(self.runs)} failed attempts in a row ({self.reason}), runs {runs}"
+
+
+def _draining(ctx: StepContext, reason: str, reap_failed: bool) -> Event:
+    """What a drain does: reap its jobs to the end or, when reap is what cannot go on,
+    leave them running (cancelled by nobody) for a reap once the fault is fixed."""
+    if not reap_failed:
+        return Event(
+            f"Draining: {reason}; no new work taken, running jobs reaped to the end", "error"
+        )
+    runs = ctx.store.runs(
+        ctx.record,
+        lambda t: [r.run for r in t.select(states=(RunState.RUNNING,), owner=ctx.owner)],
+        write=False,
+    )
+    return Event(
+        f"Draining: {reason}; reap cannot go on, so no new work is taken and the jobs of "
+        f"runs {runs} are left running, not cancelled: fix it, then alcapctl reap "
+        "(or run) records them",
+        "error",
+        fields={"runs": runs},
+    )
 
 
 def _hand_back(ctx: StepContext) -> Event:
