@@ -445,6 +445,7 @@ def test_a_modules_file_reap_cannot_read_drains_leaving_the_jobs(tmp_path: Path)
     modules.write_text("modules = analyse\n")
     kit.assert_finished_once(kit.cli("run"))
 
+
 # --- the fatal path ---------------------------------------------------------------------
 
 # The function each step of the loop is (names of today's alcapctl.steps; a rename fails
