@@ -36,7 +36,7 @@ from alcapctl.steplock import take_stop_request
 from alcapctl.steps.abort import AbortResult, abort
 from alcapctl.steps.claim import claim, hand_back, release_stale
 from alcapctl.steps.context import StepContext
-from alcapctl.steps.reap import settle
+from alcapctl.steps.reap import settle, take_over_orphans
 from alcapctl.steps.stage import stage
 from alcapctl.steps.submit import submit
 from alcapctl.steps.units import InUnit, OwnTransactions, Units
@@ -298,7 +298,7 @@ def run_production(
         with signals_as_interrupt():
             while True:
                 ctx.store.db.renew_lock_budget()  # --lock-timeout bounds each cycle
-                if time.monotonic() >= next_upkeep and _upkeep(ctx):
+                if time.monotonic() >= next_upkeep and _upkeep(ctx, backend):
                     next_upkeep = time.monotonic() + upkeep
                 result = _guarded_cycle(cycle, summary, say)
                 streak = breaker.note(result.failures, result.finished)
@@ -347,11 +347,14 @@ def run_production(
     return summary
 
 
-def _upkeep(ctx: StepContext) -> bool:
-    """Expired claims go back to N and this user's leases are renewed; False when a
-    transient fault (the database lock not had in time) put that off to the next cycle."""
+def _upkeep(ctx: StepContext, backend: Backend) -> bool:
+    """Expired claims go back to N, R runs of a dead holder become this user's, and this
+    user's leases are renewed: every ``upkeep`` seconds, not every cycle, as leases last
+    minutes.  False when a transient fault (the database lock not had in time, the
+    scheduler) put that off to the next cycle."""
     try:
         release_stale(ctx)
+        take_over_orphans(ctx, backend)
         ctx.store.runs(ctx.record, lambda t: t.renew_lease(ctx.owner), write=True)
     except Exception as exc:
         if classify(exc) is not Kind.TRANSIENT:

@@ -76,10 +76,11 @@ class _Plan:
 
 
 def _plan(ctx: StepContext, runs: RunTable) -> _Plan:
-    claimed = runs.select(states=(C,), owner=ctx.owner)
+    held = runs.select(states=(C, S), owner=ctx.owner)  # one read: at most nproc + nprep
+    claimed = [r for r in held if r.status is C]
     if not claimed:
         return _Plan([], [])
-    room = ctx.limits.nprep - runs.count((S,), ctx.owner)
+    room = ctx.limits.nprep - (len(held) - len(claimed))
     chosen = claimed[: max(room, 0)]
     if ctx.record.type == "rootana":
         trees = runs.base_outputs("tree", [r.run for r in chosen]) if chosen else {}

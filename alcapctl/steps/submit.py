@@ -109,10 +109,11 @@ def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None) -> JobSpec:
 
 
 def _candidates(runs: RunTable, ctx: StepContext) -> list[RunRecord]:
-    room = ctx.limits.nproc - runs.count((RunState.RUNNING,), ctx.owner)
-    if room <= 0:
-        return []
-    return runs.select(states=(RunState.STAGED,), owner=ctx.owner, limit=room)
+    """This user's S runs that fit beside its R ones under nproc: one read of both."""
+    held = runs.select(states=(RunState.RUNNING, RunState.STAGED), owner=ctx.owner)
+    staged = [r for r in held if r.status is RunState.STAGED]
+    room = ctx.limits.nproc - (len(held) - len(staged))
+    return staged[: max(room, 0)]
 
 
 def submit(
