@@ -97,9 +97,13 @@ class FtpServer:
 
 
 def write_netrc(path: Path, password: str = PASSWORD, mode: int = 0o600) -> Path:
+    """Written aside and renamed into place: a loop reading it meanwhile (the fault suite
+    changes the password under a running loop) never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"machine 127.0.0.1\n  login {USER}\n  password {password}\n")
-    path.chmod(mode)
+    aside = path.with_name(f".{path.name}.new")
+    aside.write_text(f"machine 127.0.0.1\n  login {USER}\n  password {password}\n")
+    aside.chmod(mode)
+    aside.replace(path)
     return path
 
 

@@ -20,9 +20,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import write_toml
 from tests.fakes import COMMANDS, FakeScheduler
 from tests.faultkit import (
     RUNS,
@@ -38,7 +40,6 @@ from tests.faultkit import (
 from tests.ftpserver import DroppingDTP, FtpServer, write_netrc
 
 LOCK_TIMEOUT = ("--lock-timeout", "0.3")
-UOW = "built by the loop rebuild (branch uow)"
 STEPS = {
     "claim": ("claim",),
     "stage": ("stage",),
@@ -191,15 +192,12 @@ BLOCKS = {
     "database locked": ("claim", "stage", "submit", "reap", "run --once"),
     "staging full": ("stage", "run --once"),
 }
-FTP_DROP = "not built: a dropped FTP transfer is a failed attempt of the run today"
-NOT_BUILT = {"ftp drops mid-file": FTP_DROP}
 
 
 def _cases(loop: bool) -> list[object]:
     cases: list[object] = []
     for fault, steps in BLOCKS.items():
-        reason = NOT_BUILT.get(fault)
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        marks = []
         if fault == "scheduler hangs":  # every command waits out its timeout
             marks.append(pytest.mark.slow)
         if loop:
@@ -287,18 +285,24 @@ def test_a_transient_fault_costs_the_run_loop_nothing(fault: Fault) -> None:
 # --- what the loop rebuild adds -------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=UOW)
 @pytest.mark.parametrize("fault", ["staging full"], indirect=True)
 def test_enospc_while_staging_is_transient_for_stage_alone(fault: Fault) -> None:
-    """Today ``stage`` meets the ENOSPC as an unexpected error: exit 1 and a traceback."""
-    fault.kit.arrange()
+    """``stage`` alone meets ENOSPC as the loop does: exit 75, no run changed, no attempt
+    counted, no partial file left; the staging that fits is kept."""
+    kit = fault.kit
+    kit.arrange()
+    before = kit.snapshot()
     fault.on()
     try:
-        done = fault.kit.cli("stage")
+        done = kit.cli("stage")
     finally:
         fault.off()
     assert done.returncode == 75, done.stderr
     assert "Traceback" not in done.stderr
+    kit.assert_untouched(before)
+    assert not any(name.endswith(".part") for name in kit.staged())
+    kit.open_gate()
+    kit.assert_finished_once(kit.cli("run"))
 
 
 @pytest.mark.slow
@@ -362,21 +366,84 @@ def test_login_refused_again_and_again_drains_the_loop(fault: Fault) -> None:
     assert kit.failures() == 0
 
 
-@pytest.mark.xfail(strict=True, reason=f"spacelim hand-back: {UOW}")
 def test_over_spacelim_claimed_runs_go_back_to_n(tmp_path: Path) -> None:
-    """Over spacelim this user can stage nothing: its claimed runs are handed back."""
+    """Over spacelim, the claims beyond what this user may stage (its ``nprep``, 2: run
+    3003 staged, 3004 claimed) go back to N for others; nothing is fetched, the claims it
+    would stage first are kept, the staged run is still submitted (3003), and the
+    production finishes once space frees up."""
     report = tmp_path / "quota.txt"
     kit = Kit(tmp_path, quota=report)
     kit.arrange()
+    before = kit.staged()
     set_quota(report, 99)
     try:
         done = kit.cli("run", "--once")
         rows = kit.rows()
+        staged = kit.staged()
     finally:
         kit.open_gate()
     assert done.returncode in (0, 75), done.stderr
-    assert rows[3004][0] == "N"
-    assert [rows[run][0] for run in RUNS[:3]] == ["R", "R", "S"]
+    assert [rows[run][0] for run in RUNS] == ["R", "R", "R", "C", "N", "N"]
+    assert {attempts for _, attempts, _ in rows.values()} == {0}
+    assert staged == before
+    set_quota(report, 10)
+    kit.assert_finished_once(kit.cli("run"))
+
+
+def test_a_submit_that_cannot_record_its_job_says_so_and_the_next_adopts_it(
+    tmp_path: Path,
+) -> None:
+    """The lock held past --lock-timeout after the job started: exit 75 naming the job
+    that started and was not recorded; the run stays S, its job runs; the next submit
+    adopts that job instead of starting another."""
+    kit = Kit(tmp_path)
+    kit.arrange()
+    with database_locked(kit.db):
+        done = kit.cli("submit", *LOCK_TIMEOUT)
+        rows = kit.rows()
+    assert done.returncode == 75, done.stderr
+    assert "nothing was changed" not in done.stderr
+    assert "started 1 job(s) (run 3003: job " in done.stderr
+    assert "not recorded" in done.stderr and "adopts" in done.stderr
+    assert rows[3003][0] == "S"
+    wait_for(lambda: 3003 in kit.running_pids(), what="the unrecorded job to run")
+    job_id = done.stderr.split("run 3003: job ", 1)[1].split(")", 1)[0]
+    assert kit.cli("submit").returncode == 0
+    assert kit.rows()[3003][:1] == ("R",) and kit.rows()[3003][2] == job_id
+    kit.open_gate()
+    kit.assert_finished_once(kit.cli("run"))
+
+
+def test_a_modules_file_reap_cannot_read_drains_leaving_the_jobs(tmp_path: Path) -> None:
+    """The MODULES file goes away mid-run: reap cannot record a finished run, so the loop
+    drains: no new work, claims not staged back to N, staged runs not submitted, every
+    R run left R with its job's results kept, exit 2 naming them.  MODULES back, ``run``
+    finishes every run once."""
+    kit = Kit(tmp_path)
+    modules = tmp_path / "MODULES"
+    modules.write_text("modules = analyse\n")
+    prod = tomllib.loads(kit.prod.read_text())
+    prod["job"]["modules"] = str(modules)
+    write_toml(kit.prod, prod)
+    kit.arrange()
+    loop = kit.start("run")
+    try:
+        wait_for(lambda: kit.rows()[3003][0] == "R", what="the loop to submit run 3003")
+        modules.unlink()
+        kit.open_gate()
+        out, err = loop.communicate(timeout=30)
+    finally:
+        loop.kill()
+    assert loop.returncode == 2, err
+    assert "reap cannot go on" in out and "left running, not cancelled" in out
+    rows = kit.rows()
+    running = sorted(run for run, (status, _, _) in rows.items() if status == "R")
+    assert running[:3] == [3001, 3002, 3003]
+    assert {status for status, _, _ in rows.values()} <= {"R", "S", "N"}
+    assert kit.failures() == 0 and {attempts for _, attempts, _ in rows.values()} == {0}
+    assert kit.staged() >= {f"run{run:05d}.mid" for run in running}
+    modules.write_text("modules = analyse\n")
+    kit.assert_finished_once(kit.cli("run"))
 
 
 # --- the fatal path ---------------------------------------------------------------------

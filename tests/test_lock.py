@@ -165,3 +165,16 @@ def test_lock_timeout_bounds_the_whole_command(
         assert result.returncode == 75, result.stderr
         assert "held the database lock for more than 2 s; nothing was changed" in result.stderr
         assert digest(db_path) == before
+
+
+def test_a_patient_wait_outlasts_a_spent_lock_budget(store: Store, db_path: Path) -> None:
+    """The abort after a lock timeout waits as long as it takes, though the budget of
+    --lock-timeout is spent: the lock freed later, its write lands."""
+    store.db.lock_timeout = store.db.lock_budget = 0.1
+    with exclusive_lock(db_path, 1.0), store.patient():
+        store.import_datasets([DatasetRow(9999, "Late", "gold")], "patient")
+    assert store.db.lock_budget == 0.1
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT dataset FROM datasets WHERE run = 9999").fetchall() == [
+            ("Late",)
+        ]

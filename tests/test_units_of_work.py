@@ -22,13 +22,13 @@ from alcapctl.archive.base import ArchiveRefused
 from alcapctl.batch.base import JobSpec, SchedulerError
 from alcapctl.batch.local import LocalBackend
 from alcapctl.config import load_settings
-from alcapctl.errors import EXIT_TEMPFAIL, EXIT_USAGE
+from alcapctl.errors import EXIT_TEMPFAIL, EXIT_USAGE, LockTimeout
 from alcapctl.events import Event
 from alcapctl.states import RunState
 from alcapctl.steps.claim import claim
 from alcapctl.steps.context import StepContext, open_production
 from alcapctl.steps.run import RunSummary, run_production
-from alcapctl.store import Store
+from alcapctl.store import RunTable, Store
 from alcapctl.store.engine import Database
 from tests.batch_support import COMMAND, JOB_SCRIPT, rows, wait_for_jobs
 from tests.conftest import GOLD_RUNS
@@ -239,3 +239,32 @@ def test_the_breaker_names_the_reason_and_the_runs(production: Make) -> None:
     assert 1 <= len(runs) <= 2 and set(runs) <= {r.run for r in rows(ctx).values() if r.attempts}
     assert any(e.text.startswith("Breaker: ") and named.group(0) in e.text for e in events)
     assert "R" not in _states(ctx).values()  # running jobs reaped to the end
+
+
+def test_a_submit_not_recorded_prints_no_submitting_line(
+    production: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steps in transactions of their own (a backend that is not instant): the lock lost
+    as submit records its jobs prints no "Submitting run", and the runs stay S."""
+    ctx, _ = production("ok")
+
+    class Remote(LocalBackend):
+        instant = False
+
+    backend = Remote(ctx.workdir, cancel_grace=1)
+    real_move = RunTable.move_each
+
+    def move_each(self: RunTable, column: str, *args: Any, **kwargs: Any) -> list[int]:
+        if column == "job_id":
+            raise LockTimeout("another session held the database lock")
+        return real_move(self, column, *args, **kwargs)
+
+    monkeypatch.setattr(RunTable, "move_each", move_each)
+    events: list[Event] = []
+    summary = _once(ctx, backend, events)
+    assert summary.exit_code == EXIT_TEMPFAIL
+    assert not [e.text for e in events if e.text.startswith("Submitting run")]
+    assert sorted(s for s in _states(ctx).values() if s != "N") == ["C", "C", "S", "S"]
+    monkeypatch.undo()
+    assert _once(ctx, backend, events).exit_code == 0  # adopts the jobs it started
+    assert sorted(s for s in _states(ctx).values() if s != "N") == ["C", "C", "R", "R"]

@@ -3,7 +3,9 @@
 Each fetch opens its own connection (transfers run in threads), asks the server the file's
 ``SIZE``, retrieves it in binary mode into ``<name>.part`` and renames it into place once
 the size matches.  A dropped transfer is resumed with ``REST`` (restarted if the server
-refuses), up to ``retries`` times with a growing pause when no byte came through.  The
+refuses), up to ``retries`` times with a growing pause when no byte came through; a
+transfer still dropped or stalled after the last try is the archive's fault
+(``ArchiveUnavailable``), one whose server reported the wrong size is the run's.  The
 directory is taken relative to the login directory, as curl does.
 """
 
@@ -38,7 +40,7 @@ log = structlog.get_logger("alcapctl.archive.ftp")
 
 # What a dropped or stalled transfer raises; the next try resumes it.
 _TRANSIENT = (OSError, EOFError, ftplib.error_temp, ftplib.error_reply, ftplib.error_proto)
-_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}  # our side: retrying cannot help
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EIO}  # our side: retrying cannot help
 
 
 class FtpArchive(Archive):
@@ -131,6 +133,7 @@ class FtpArchive(Archive):
     def _fetch(self, name: str, part: Path, dest: Path, progress: Progress | None) -> Path:
         delay = self.backoff
         reason = ""
+        dropped = False  # the last try lost its connection: the archive's fault, not the run's
         for attempt in range(self.retries + 1):
             before = _size(part)
             try:
@@ -138,17 +141,17 @@ class FtpArchive(Archive):
             except ArchiveUnavailable as exc:
                 if attempt == self.retries:
                     raise
-                reason = str(exc)
+                reason, dropped = str(exc), True
             except _TRANSIENT as exc:
                 if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
-                    raise FetchError(f"{name}: {part.parent}: {exc.strerror}") from None
-                reason = _why(exc)
+                    raise  # the staging disk: a transient fault of the step, not the run's
+                reason, dropped = _why(exc), True
             else:
                 have = _size(part)
                 if expected is None or have == expected:
                     os.replace(part, dest)
                     return dest
-                reason = f"the transfer ended at {have} of {expected} bytes"
+                reason, dropped = f"the transfer ended at {have} of {expected} bytes", False
                 if have > expected:
                     part.unlink()
             if attempt < self.retries:
@@ -157,7 +160,8 @@ class FtpArchive(Archive):
                     time.sleep(delay)
                     delay = min(delay * 2, self.max_backoff)
                 log.info("retrying transfer", file=name, attempt=attempt + 2, reason=reason)
-        raise FetchError(
+        error = ArchiveUnavailable if dropped else FetchError
+        raise error(
             f"{name}: failed after {self.retries + 1} tries (timeout {self.timeout:g} s): {reason}"
         )
 

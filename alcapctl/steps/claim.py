@@ -54,10 +54,14 @@ def claim(
     ctx.store.validate_datasets(tuple(only_datasets))
 
     def step(runs: RunTable) -> list[int]:
-        count = wanted(ctx, runs) if n is None else n
         if dry_run:
+            count = wanted(ctx, runs) if n is None else n
             return [r.run for r in _preview(runs, count, only_datasets)]
-        return runs.claim(count, ctx.owner, only_datasets)
+        if n is None:  # fill nproc + nprep: the held runs are counted by the claim itself
+            return runs.claim(
+                ctx.limits.nproc + ctx.limits.nprep, ctx.owner, only_datasets, fill=True
+            )
+        return runs.claim(n, ctx.owner, only_datasets)
 
     units = units or OwnTransactions(ctx.store, ctx.record)
     claimed = units.read(step) if dry_run else units.write(step)

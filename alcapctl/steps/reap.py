@@ -282,25 +282,25 @@ class Settled:
         return result
 
 
+def take_over_orphans(ctx: StepContext, backend: Backend) -> list[int]:
+    """R runs whose holder's lease expired (a loop that died) become this user's, so that
+    a reap here records their jobs; one read when there are none.  ``reap`` does this
+    every call, the run loop at each lease renewal (see ``steps/run.py``)."""
+    cutoff = lease_cutoff(ctx.limits.lease)
+    same_host = not backend.sees_all_hosts
+    units = OwnTransactions(ctx.store, ctx.record)
+    if not units.read(lambda t: t.any_expired_elsewhere(ctx.owner, cutoff, same_host=same_host)):
+        return []
+    taken = units.write(lambda t: t.take_over_expired(ctx.owner, cutoff, same_host=same_host))
+    log.warning("took over R runs whose holder's lease expired", runs=taken)
+    return taken
+
+
 def settle(ctx: StepContext, backend: Backend, units: Units | None = None) -> Settled:
     """Find which of this user's R runs' jobs ended: exit files first, then one poll."""
     units = units or OwnTransactions(ctx.store, ctx.record)
     result = ReapResult()
-    cutoff = lease_cutoff(ctx.limits.lease)
-    same_host = not backend.sees_all_hosts
-
-    def load(runs: RunTable) -> tuple[list[RunRecord], bool]:
-        orphans = runs.any_expired_elsewhere(ctx.owner, cutoff, same_host=same_host)
-        return runs.select(states=(RunState.RUNNING,), owner=ctx.owner), orphans
-
-    def take_over(runs: RunTable) -> list[int]:
-        return runs.take_over_expired(ctx.owner, cutoff, same_host=same_host)
-
-    flying, orphans = units.read(load)
-    if orphans:
-        taken = units.write(take_over)
-        log.warning("took over R runs whose holder's lease expired", runs=taken)
-        flying, _ = units.read(load)
+    flying = units.read(lambda runs: runs.select(states=(RunState.RUNNING,), owner=ctx.owner))
     outcomes, pending = [], []
     for run in flying:
         code = read_exit(job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt)))
@@ -316,6 +316,7 @@ def settle(ctx: StepContext, backend: Backend, units: Units | None = None) -> Se
 def reap(ctx: StepContext, backend: Backend) -> ReapResult:
     """Settle this user's R runs whose jobs ended (one poll, one transaction); the
     production is closed once no run is left unfinished."""
+    take_over_orphans(ctx, backend)
     result = settle(ctx, backend).record()
     if result.running == 0:
         result.closed = ctx.store.close_if_done(ctx.record)

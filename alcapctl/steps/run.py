@@ -36,7 +36,7 @@ from alcapctl.steplock import take_stop_request
 from alcapctl.steps.abort import AbortResult, abort
 from alcapctl.steps.claim import claim, hand_back, release_stale
 from alcapctl.steps.context import StepContext
-from alcapctl.steps.reap import settle
+from alcapctl.steps.reap import settle, take_over_orphans
 from alcapctl.steps.stage import stage
 from alcapctl.steps.submit import submit
 from alcapctl.steps.units import InUnit, OwnTransactions, Units
@@ -207,6 +207,8 @@ class _Cycle:
             result.space_percent = staged.space_percent
             self.space_full = result.space_full = staged.waiting_for_space
             result.events += staged.events
+        if self.drain_step == "reap":  # nobody would reap what it started
+            return
         submitted = self._step("submit", result, lambda: submit(ctx, backend, units=units))
         if submitted:
             result.submitted += len(submitted.submitted)
@@ -289,14 +291,15 @@ def run_production(
     pause = ctx.limits.pause
     cycle = _Cycle(ctx, backend, only_datasets, progress, _instant(ctx, backend), StepFaults(pause))
     upkeep = min(60.0, ctx.limits.lease / 4)  # seconds between lease renewals and releases
-    last_upkeep = time.monotonic()
+    next_upkeep = 0.0  # before the first cycle, then every ``upkeep`` seconds
     breaker = _Breaker(ctx.limits.breaker)
     take_stop_request(ctx.workdir, ctx.settings.user)  # one asked of an earlier loop
     try:
         with signals_as_interrupt():
-            release_stale(ctx)
             while True:
                 ctx.store.db.renew_lock_budget()  # --lock-timeout bounds each cycle
+                if time.monotonic() >= next_upkeep and _upkeep(ctx, backend):
+                    next_upkeep = time.monotonic() + upkeep
                 result = _guarded_cycle(cycle, summary, say)
                 streak = breaker.note(result.failures, result.finished)
                 if streak and not cycle.tripped:
@@ -310,13 +313,7 @@ def run_production(
                     )
                 if result.drain and not summary.drained:
                     summary.drained = result.drain
-                    say(
-                        Event(
-                            f"Draining: {result.drain}; no new work taken, "
-                            "running jobs reaped to the end",
-                            "error",
-                        )
-                    )
+                    say(_draining(ctx, result.drain, cycle.drain_step == "reap"))
                     say(_hand_back(ctx))
                 if observer:
                     observer.cycle(ctx, result)
@@ -328,10 +325,6 @@ def run_production(
                     say(Event(f"Stopping on request ({request}): alcapctl stop"))
                     summary.aborted = _stop(ctx, backend, request == "keep", say)
                     break
-                if time.monotonic() - last_upkeep > upkeep:
-                    release_stale(ctx)
-                    ctx.store.runs(ctx.record, lambda t: t.renew_lease(ctx.owner), write=True)
-                    last_upkeep = time.monotonic()
                 if result.fault:
                     time.sleep(max(pause, _IDLE_WAIT))  # jobs keep running; the step waits
                 else:
@@ -352,6 +345,23 @@ def run_production(
     summary.completed = not once and not summary.drained
     _finish(ctx, summary, only_datasets, say)
     return summary
+
+
+def _upkeep(ctx: StepContext, backend: Backend) -> bool:
+    """Expired claims go back to N, R runs of a dead holder become this user's, and this
+    user's leases are renewed: every ``upkeep`` seconds, not every cycle, as leases last
+    minutes.  False when a transient fault (the database lock not had in time, the
+    scheduler) put that off to the next cycle."""
+    try:
+        release_stale(ctx)
+        take_over_orphans(ctx, backend)
+        ctx.store.runs(ctx.record, lambda t: t.renew_lease(ctx.owner), write=True)
+    except Exception as exc:
+        if classify(exc) is not Kind.TRANSIENT:
+            raise
+        log.warning("transient fault: leases not renewed; tried again next cycle", fault=str(exc))
+        return False
+    return True
 
 
 def _guarded_cycle(cycle: _Cycle, summary: RunSummary, say: Emit) -> CycleResult:
@@ -396,6 +406,27 @@ class _Breaker:
             return None
         runs = sorted(set(self.runs))
         return f"{len(self.runs)} failed attempts in a row ({self.reason}), runs {runs}"
+
+
+def _draining(ctx: StepContext, reason: str, reap_failed: bool) -> Event:
+    """What a drain does: reap its jobs to the end or, when reap is what cannot go on,
+    leave them running (cancelled by nobody) for a reap once the fault is fixed."""
+    if not reap_failed:
+        return Event(
+            f"Draining: {reason}; no new work taken, running jobs reaped to the end", "error"
+        )
+    runs = ctx.store.runs(
+        ctx.record,
+        lambda t: [r.run for r in t.select(states=(RunState.RUNNING,), owner=ctx.owner)],
+        write=False,
+    )
+    return Event(
+        f"Draining: {reason}; reap cannot go on, so no new work is taken and the jobs of "
+        f"runs {runs} are left running, not cancelled: fix it, then alcapctl reap "
+        "(or run) records them",
+        "error",
+        fields={"runs": runs},
+    )
 
 
 def _hand_back(ctx: StepContext) -> Event:

@@ -27,6 +27,7 @@ from alcapctl.archive.base import TransferCancelled
 from alcapctl.archive.checksums import expected_checksums, verify_checksum
 from alcapctl.archive.space import SpaceGate, SpaceUnknown, announce, probe_space
 from alcapctl.events import Event
+from alcapctl.faults import Kind, classify
 from alcapctl.states import RunState
 from alcapctl.steps.claim import hand_back
 from alcapctl.steps.context import StepContext
@@ -42,7 +43,7 @@ C, S = RunState.CLAIMED, RunState.STAGED
 FLUSH_EVERY = 1.0  # seconds between database writes while transfers go on
 
 Item = tuple[RunRecord, str | None]  # a run to stage and its input's name (None: unknown)
-Outcome = Path | FetchError
+Outcome = Path | FetchError | OSError  # OSError: staging cannot be written (ENOSPC, EIO)
 
 
 @dataclass
@@ -54,7 +55,7 @@ class StageResult:
     handed_back: list[int] = field(default_factory=list)  # C -> N: no space to stage them
     waiting_for_space: bool = False
     space_percent: float | None = None
-    unavailable: str | None = None  # the archive could not be reached; nothing counted
+    unavailable: str | None = None  # the archive or the staging disk failed; nothing counted
     dry_run: bool = False
     claimed: int = 0  # this user's C runs when the step began
     events: list[Event] = field(default_factory=list)
@@ -75,10 +76,11 @@ class _Plan:
 
 
 def _plan(ctx: StepContext, runs: RunTable) -> _Plan:
-    claimed = runs.select(states=(C,), owner=ctx.owner)
+    held = runs.select(states=(C, S), owner=ctx.owner)  # one read: at most nproc + nprep
+    claimed = [r for r in held if r.status is C]
     if not claimed:
         return _Plan([], [])
-    room = ctx.limits.nprep - runs.count((S,), ctx.owner)
+    room = ctx.limits.nprep - (len(held) - len(claimed))
     chosen = claimed[: max(room, 0)]
     if ctx.record.type == "rootana":
         trees = runs.base_outputs("tree", [r.run for r in chosen]) if chosen else {}
@@ -173,6 +175,10 @@ def _fetch_all(
             return _fetch_one(ctx, archive, record.run, name, sums, watched)
         except FetchError as exc:
             return exc
+        except OSError as exc:  # the staging disk, not the run, when it is transient
+            if classify(exc) is not Kind.TRANSIENT:
+                raise
+            return exc
 
     def may_start() -> bool:
         return gate.allows() and result.unavailable is None
@@ -188,6 +194,11 @@ def _fetch_all(
                 log.warning("archive unavailable; no attempt counted", reason=str(outcome))
                 result.unavailable = str(outcome)
                 say(f"... Archive unavailable{suffix}: {outcome}", record.run, "warning")
+            elif isinstance(outcome, OSError):
+                reason = f"{ctx.staging_dir}: {outcome.strerror}"
+                log.warning("cannot write staging; no attempt counted", reason=reason)
+                result.unavailable = reason
+                say(f"... Cannot write staging{suffix}: {reason}", record.run, "warning")
             elif isinstance(outcome, FetchError):
                 log.warning("staging failed", run=record.run, reason=str(outcome))
                 say(f"... Failed{suffix}: {outcome}", record.run, "warning")

@@ -3,7 +3,9 @@
 A job's directory gets an intent marker before the scheduler is called and loses it once
 the job id is in the database, so a submit killed in between leaves the marker: the next
 submit asks the backend (one ``find`` call, only for marked runs) and adopts the job
-instead of submitting it twice.
+instead of submitting it twice.  So does a submit whose jobs started while another
+session held the database lock past --lock-timeout: it says which jobs it started and
+that they are not recorded yet (exit 75), and the next submit adopts them.
 
 An output that already exists is overwritten only when it is this production's own
 earlier attempt: the run's first job script (``...-a1/job.sh``) exists in this
@@ -32,6 +34,7 @@ from alcapctl.batch.wrapper import (
     write_job,
     written_for,
 )
+from alcapctl.errors import LockTimeout
 from alcapctl.events import Event
 from alcapctl.jobenv import job_environment
 from alcapctl.states import RunState
@@ -106,10 +109,11 @@ def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None) -> JobSpec:
 
 
 def _candidates(runs: RunTable, ctx: StepContext) -> list[RunRecord]:
-    room = ctx.limits.nproc - runs.count((RunState.RUNNING,), ctx.owner)
-    if room <= 0:
-        return []
-    return runs.select(states=(RunState.STAGED,), owner=ctx.owner, limit=room)
+    """This user's S runs that fit beside its R ones under nproc: one read of both."""
+    held = runs.select(states=(RunState.RUNNING, RunState.STAGED), owner=ctx.owner)
+    staged = [r for r in held if r.status is RunState.STAGED]
+    room = ctx.limits.nproc - (len(held) - len(staged))
+    return staged[: max(room, 0)]
 
 
 def submit(
@@ -190,10 +194,26 @@ def _record(
 
     if not jobs and not result.refused:
         return
-    lost = units.write(write)
+    try:
+        lost = units.write(write)
+    except LockTimeout:
+        if not result.submitted:
+            raise  # nothing happened outside the database: "nothing was changed" holds
+        raise _not_recorded(ctx, result.submitted) from None
     for run in lost:
         log.error("run changed while its job was submitted", run=run, job_id=jobs[run])
     markers = [job_dir(ctx.workdir, _name(ctx, by_run[run])) / INTENT_FILE for run in jobs]
     result.remove = hand_back(units, markers)
     for run, reason in result.refused.items():
         log.error("output clash; run stopped", run=run, reason=reason)
+
+
+def _not_recorded(ctx: StepContext, submitted: dict[int, str]) -> LockTimeout:
+    db = ctx.store.db
+    jobs = ", ".join(f"run {run}: job {job_id}" for run, job_id in sorted(submitted.items()))
+    return LockTimeout(
+        f"{db.location}: started {len(submitted)} job(s) ({jobs}), but another session held "
+        f"the database lock for more than {db.lock_timeout:g} s, so they are not recorded: "
+        "the runs stay S and their jobs keep running. The next submit (or run) adopts "
+        "these jobs instead of starting them again."
+    )

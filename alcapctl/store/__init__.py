@@ -84,11 +84,13 @@ class Store:
     def patient(self) -> Iterator[None]:
         """Within the block, waits for the database lock have no deadline (an abort that
         must complete says that it waits, and waits)."""
-        timeout, self.db.lock_timeout = self.db.lock_timeout, math.inf
+        db = self.db
+        timeout, budget = db.lock_timeout, db.lock_budget
+        db.lock_timeout = db.lock_budget = math.inf
         try:
             yield
         finally:
-            self.db.lock_timeout = timeout
+            db.lock_timeout, db.lock_budget = timeout, budget
 
     def close(self) -> None:
         self.db.dispose()

@@ -228,12 +228,28 @@ class RunTable:
 
     # -- changing ------------------------------------------------------------------------
 
-    def claim(self, n: int, owner: Owner, only_datasets: Sequence[str] = ()) -> list[int]:
+    def claim(
+        self, n: int, owner: Owner, only_datasets: Sequence[str] = (), *, fill: bool = False
+    ) -> list[int]:
         """Atomically move up to ``n`` runs from N to C for ``owner``, lowest runs first:
-        one statement, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL."""
+        one statement, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL.  With ``fill``, up to
+        ``n`` less the runs ``owner`` holds already (C, S, R), counted by that statement."""
         if n <= 0:
             return []
         t = self.table
+
+        def limit() -> Any:
+            if not fill:
+                return bindparam("n")
+            letters = tuple(s.value for s in ACTIVE)
+            held = (
+                select(func.count())
+                .select_from(t)
+                .where(_in_states(t.c.status, letters), *self._owned(owner))
+                .scalar_subquery()
+            )
+            # never negative: SQLite reads a negative LIMIT as none at all
+            return case((held < bindparam("n"), bindparam("n") - held), else_=0)
 
         def build() -> Executable:
             candidates = select(t.c.run).where(t.c.status == RunState.NEW.value)
@@ -244,7 +260,7 @@ class RunTable:
             # (SQLite takes the database lock instead and renders no FOR UPDATE).
             picked = (
                 candidates.order_by(t.c.run)
-                .limit(bindparam("n"))
+                .limit(limit())
                 .with_for_update(skip_locked=True)
                 .cte("candidates")  # evaluated once: a sub-select's LIMIT may be rescanned
             )
@@ -262,9 +278,11 @@ class RunTable:
             )
 
         params = {"n": n, "c_user": owner[0], "c_host": owner[1], "c_now": self.now}
+        params.update(self._owner(owner))
         if only_datasets:
             params["datasets"] = list(only_datasets)
-        return sorted(int(r[0]) for r in self._rows("claim", (bool(only_datasets),), build, params))
+        shape = (bool(only_datasets), fill)
+        return sorted(int(r[0]) for r in self._rows("claim", shape, build, params))
 
     def move(
         self,

@@ -166,18 +166,22 @@ def test_missing_file_counts_attempts_until_x(
     ]
 
 
-def test_truncated_transfer_is_never_recorded_as_input(
+def test_a_transfer_dropped_on_every_try_costs_the_run_nothing(
     ftp_server: Callable[..., FtpServer], production: Callable[..., StepContext]
 ) -> None:
+    """A connection that drops mid-file is the archive's fault: no attempt counted, the
+    run stays C, the partial file is removed and never recorded as the input."""
     dtp = type("Drop", (DroppingDTP,), {"drop_after": 1000, "drops": 99})
     server = ftp_server(dtp_handler=dtp, use_sendfile=False)
     server.put("run02091.mid", raw(2091))
     archive = {"url": server.url, "retries": 1}
     ctx = production(archive, claim=1)
     result = stage(ctx)
-    assert "failed after 2 tries" in result.failed[2091]
+    assert result.failed == {}
+    assert result.unavailable is not None and "failed after 2 tries" in result.unavailable
     row = rows(ctx)[2091]
-    assert (row.status, row.input, row.attempts) == (C, None, 1)
+    assert (row.status, row.input, row.attempts) == (C, None, 0)
+    assert ctx.store.runs(ctx.record, lambda t: t.failures(), write=False) == []
     assert os.listdir(ctx.staging_dir) == []
 
 
