@@ -45,6 +45,9 @@ T = TypeVar("T")
 log = structlog.get_logger("alcapctl.store")
 
 _DRIVER_BUSY_TIMEOUT = 0.25  # seconds the sqlite3 driver waits by itself before we take over
+# Between tries the driver's own busy handler polls; the pause between them stays short,
+# since a busy run loop leaves the lock free only for moments (see steps/run.py).
+_MAX_RETRY_DELAY = 0.25
 _SAY_WAITING_AFTER = 1.0  # ordinary contention is silent; a held lock is announced
 _MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 _SQLITE_HEADER = b"SQLite format 3\0"
@@ -102,7 +105,7 @@ class _LockWaiter:
             )
             db.waiting_said = True
         time.sleep(min(self.delay * (0.5 + random.random()), max(deadline - now, 0.0)))
-        self.delay = min(self.delay * 2, 1.0)
+        self.delay = min(self.delay * 2, _MAX_RETRY_DELAY)
 
 
 class Database:

@@ -80,7 +80,12 @@ class RunTable:
         self.statements = statements or Statements()
         self.production = production
         self.table = production.table
-        self.now = now_iso()
+
+    @property
+    def now(self) -> str:
+        """The time of the change being made: read per change, not per transaction, since
+        the run loop's one transaction may span several passes of its steps."""
+        return now_iso()
 
     def _owned(self, owner: Owner | None) -> list[Any]:
         """Conditions on the run's holder, as parameters ``o_user`` and ``o_host``."""
@@ -371,9 +376,10 @@ class RunTable:
         stmt = update(t).where(
             t.c.run == run.run, t.c.status == run.status.value, t.c.attempts == run.attempts
         )
+        now = self.now  # the X run's stop is its last failure's time: reports pair them
         changes = {"status": new.value, "attempts": attempts, "error": reason, **values}
         if new is RunState.FAILED:
-            changes["stop"] = self.now
+            changes["stop"] = now
         if self.conn.execute(stmt.values(**changes)).rowcount != 1:
             return None
         self.conn.execute(
@@ -381,7 +387,7 @@ class RunTable:
                 production=self.production.name,
                 run=run.run,
                 attempt=attempts,
-                at=self.now,
+                at=now,
                 step=step,
                 user=run.user,
                 job_id=job_id,
