@@ -1,3 +1,3 @@
 """alcapctl: run AlCap data-processing productions against a shared production database."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
