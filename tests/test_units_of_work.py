@@ -254,10 +254,10 @@ def test_a_submit_not_recorded_prints_no_submitting_line(
     backend = Remote(ctx.workdir, cancel_grace=1)
     real_move = RunTable.move_each
 
-    def move_each(self: RunTable, column: str, *args: Any, **kwargs: Any) -> list[int]:
-        if column == "job_id":
+    def move_each(self: RunTable, changes: Any, *args: Any, **kwargs: Any) -> list[int]:
+        if any("job_id" in own for own in changes.values()):
             raise LockTimeout("another session held the database lock")
-        return real_move(self, column, *args, **kwargs)
+        return real_move(self, changes, *args, **kwargs)
 
     monkeypatch.setattr(RunTable, "move_each", move_each)
     events: list[Event] = []

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import structlog
 
 from alcapctl.events import Event
-from alcapctl.states import ACTIVE, RunState
+from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
 from alcapctl.steps.units import OwnTransactions, Units
 from alcapctl.store import RunRecord, RunTable
@@ -26,9 +26,9 @@ def lease_cutoff(seconds: float) -> str:
 
 
 def wanted(ctx: StepContext, runs: RunTable) -> int:
-    """How many more runs this user should hold: enough to fill nproc + nprep."""
-    held = runs.count(ACTIVE, ctx.owner)
-    return max(ctx.limits.nproc + ctx.limits.nprep - held, 0)
+    """How many more runs this user should hold: enough to fill nproc + nprep (the runs
+    held are locked by that read in a write, so the count holds until the commit)."""
+    return max(ctx.limits.nproc + ctx.limits.nprep - len(runs.held(ctx.owner)), 0)
 
 
 @dataclass
@@ -54,14 +54,10 @@ def claim(
     ctx.store.validate_datasets(tuple(only_datasets))
 
     def step(runs: RunTable) -> list[int]:
+        count = wanted(ctx, runs) if n is None else n
         if dry_run:
-            count = wanted(ctx, runs) if n is None else n
             return [r.run for r in _preview(runs, count, only_datasets)]
-        if n is None:  # fill nproc + nprep: the held runs are counted by the claim itself
-            return runs.claim(
-                ctx.limits.nproc + ctx.limits.nprep, ctx.owner, only_datasets, fill=True
-            )
-        return runs.claim(n, ctx.owner, only_datasets)
+        return runs.claim(count, ctx.owner, only_datasets)
 
     units = units or OwnTransactions(ctx.store, ctx.record)
     claimed = units.read(step) if dry_run else units.write(step)

@@ -213,11 +213,8 @@ def _modules(ctx: StepContext, runs: RunTable) -> dict[str, str]:
 
 @dataclass
 class Settled:
-    """Jobs found ended by one look (``settle``), not yet recorded in the database.
-
-    The run loop submits into the slots they freed before it records them, so the next
-    jobs start before their predecessors' runs are written.
-    """
+    """Jobs found ended by one look (``settle``), not yet recorded in the database: the
+    look needs no transaction of its own, its record (``record``) one write."""
 
     ctx: StepContext
     backend: Backend
@@ -241,23 +238,12 @@ class Settled:
 
         def write(runs: RunTable) -> None:
             modules = _modules(ctx, runs) if succeeded else {}
+            finished: dict[int, dict[str, str]] = {}  # run -> its output paths
             for outcome in outcomes:
                 run = outcome.run
                 problem = None if outcome.exit_code != 0 else _missing_output(ctx, run.run)
                 if outcome.exit_code == 0 and problem is None:
-                    paths = {k: str(v) for k, v in ctx.output_paths(run.run).items()}
-                    moved = runs.move(
-                        [run.run],
-                        RunState.RUNNING,
-                        RunState.FINISHED,
-                        ctx.owner,
-                        stop=runs.now,
-                        **modules,
-                        **paths,
-                    )
-                    if moved:
-                        result.finished.append(run.run)
-                        delete.extend(_staged_input(ctx, run))
+                    finished[run.run] = {k: str(v) for k, v in ctx.output_paths(run.run).items()}
                     continue
                 new = _fail(ctx, runs, outcome, problem)
                 if new is not None:
@@ -265,6 +251,11 @@ class Settled:
                     result.reasons[run.run] = _gist(ctx, outcome, problem)
                 if new is RunState.FAILED:  # X: its raw input no longer counts against spacelim
                     delete.extend(_staged_input(ctx, run))
+            R, F = RunState.RUNNING, RunState.FINISHED  # every F of one reap: one statement
+            result.finished += runs.move_each(finished, R, F, ctx.owner, stop=runs.now, **modules)
+            for outcome in outcomes:
+                if outcome.run.run in result.finished:
+                    delete.extend(_staged_input(ctx, outcome.run))
 
         self.units.write(write)
         result.remove = hand_back(self.units, delete)
@@ -300,7 +291,7 @@ def settle(ctx: StepContext, backend: Backend, units: Units | None = None) -> Se
     """Find which of this user's R runs' jobs ended: exit files first, then one poll."""
     units = units or OwnTransactions(ctx.store, ctx.record)
     result = ReapResult()
-    flying = units.read(lambda runs: runs.select(states=(RunState.RUNNING,), owner=ctx.owner))
+    flying = units.read(lambda runs: runs.held(ctx.owner, (RunState.RUNNING,)))
     outcomes, pending = [], []
     for run in flying:
         code = read_exit(job_dir(ctx.workdir, job_name(ctx.record.short, run.run, run.attempt)))

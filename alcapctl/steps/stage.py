@@ -76,7 +76,7 @@ class _Plan:
 
 
 def _plan(ctx: StepContext, runs: RunTable) -> _Plan:
-    held = runs.select(states=(C, S), owner=ctx.owner)  # one read: at most nproc + nprep
+    held = runs.held(ctx.owner, (C, S))
     claimed = [r for r in held if r.status is C]
     if not claimed:
         return _Plan([], [])
@@ -344,8 +344,8 @@ class _Recorder:
         ctx = self.ctx
 
         def write(runs: RunTable) -> tuple[set[int], dict[int, RunState | None]]:
-            inputs = {record.run: str(path) for record, path in ok}
-            moved = set(runs.move_each("input", inputs, C, S, ctx.owner, lease=runs.now))
+            inputs = {record.run: {"input": str(path)} for record, path in ok}
+            moved = set(runs.move_each(inputs, C, S, ctx.owner, lease=runs.now))
             fails = {
                 record.run: runs.fail(
                     record,

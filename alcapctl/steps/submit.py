@@ -110,7 +110,7 @@ def _spec(ctx: StepContext, run: RunRecord, heartbeat: int | None) -> JobSpec:
 
 def _candidates(runs: RunTable, ctx: StepContext) -> list[RunRecord]:
     """This user's S runs that fit beside its R ones under nproc: one read of both."""
-    held = runs.select(states=(RunState.RUNNING, RunState.STAGED), owner=ctx.owner)
+    held = runs.held(ctx.owner, (RunState.RUNNING, RunState.STAGED))
     staged = [r for r in held if r.status is RunState.STAGED]
     room = ctx.limits.nproc - (len(held) - len(staged))
     return staged[: max(room, 0)]
@@ -173,8 +173,7 @@ def _record(
 
     def write(runs: RunTable) -> list[int]:
         moved = runs.move_each(
-            "job_id",
-            jobs,
+            {run: {"job_id": job_id} for run, job_id in jobs.items()},
             RunState.STAGED,
             RunState.RUNNING,
             ctx.owner,

@@ -141,7 +141,7 @@ class Store:
         """
 
         def run(conn: Connection) -> T:
-            return fn(RunTable(conn, record, self.statements))
+            return fn(RunTable(conn, record, self.statements, writing=write))
 
         return self.write(run) if write else self.read(run)
 

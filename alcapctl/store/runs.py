@@ -3,6 +3,14 @@
 A ``RunTable`` is bound to one connection inside one transaction; the step that uses it
 decides how many changes go into that transaction.  Every change checks the state it
 expects (``WHERE run=? AND status=?``) so two processes can never both win.
+
+A user's runs in hand (C, S, R: at most nproc + nprep of them) are read once per
+transaction, by ``held``; in a writing transaction that read locks them (``FOR UPDATE``
+on PostgreSQL; SQLite's writer holds the whole database), so nobody else can change them
+before the commit.  Every change made through the table returns the rows it changed and
+keeps that view current, so the run loop's steps, one after another in one unit of work,
+read their runs without another statement.  A change that does not return its rows
+drops the view, and the next ``held`` reads again.
 """
 
 from __future__ import annotations
@@ -39,7 +47,6 @@ __all__ = ["Owner", "RunTable"]
 
 Owner = tuple[str, str]  # (user, host)
 
-_FEW = 4  # up to this many runs, move_each issues one prepared UPDATE per run
 _CHUNK = 500  # runs per statement: well inside SQLite's limit on bound parameters
 
 # What a run forgets when it goes back to N (abort, recover, retry).
@@ -75,11 +82,15 @@ class RunTable:
         conn: Connection,
         production: ProductionRecord,
         statements: Statements | None = None,  # the Store's; a one-off table builds its own
+        *,
+        writing: bool = False,  # inside a write transaction: ``held`` locks what it reads
     ) -> None:
         self.conn = conn
         self.statements = statements or Statements()
         self.production = production
         self.table = production.table
+        self.writing = writing
+        self._held: dict[Owner, dict[int, RunRecord]] = {}  # see the module docstring
 
     @property
     def now(self) -> str:
@@ -107,6 +118,22 @@ class RunTable:
     def _owner(owner: Owner | None) -> dict[str, str]:
         return {} if owner is None else {"o_user": owner[0], "o_host": owner[1]}
 
+    def _records(self, rows: Iterable[Sequence[Any]]) -> list[RunRecord]:
+        ptype, names = self.production.type, self.table.columns.keys()
+        return [RunRecord.from_row(ptype, dict(zip(names, row, strict=True))) for row in rows]
+
+    def _changed(self, rows: Iterable[Sequence[Any]]) -> list[int]:
+        """The numbers of the runs a change returned (all their columns), each held view
+        brought up to date with them."""
+        records = self._records(rows)
+        for owner, view in self._held.items():
+            for record in records:
+                if record.status in ACTIVE and (record.user, record.host) == owner:
+                    view[record.run] = record
+                else:
+                    view.pop(record.run, None)
+        return sorted(r.run for r in records)
+
     # -- reading -------------------------------------------------------------------------
 
     def select(
@@ -133,9 +160,24 @@ class RunTable:
             return query.limit(bindparam("limit")) if limit is not None else query
 
         params = {"runs": list(runs or ()), "user": user, "limit": limit, **self._owner(owner)}
-        ptype, names = self.production.type, t.columns.keys()
-        rows = self._rows("select", shape, build, params)
-        return [RunRecord.from_row(ptype, dict(zip(names, row, strict=True))) for row in rows]
+        return self._records(self._rows("select", shape, build, params))
+
+    def held(self, owner: Owner, states: Iterable[RunState] = ACTIVE) -> list[RunRecord]:
+        """``owner``'s runs in ``states`` (some of C, S, R), lowest first: read, and in a
+        writing transaction locked, at the first call; kept current by this table's
+        changes after it (see the module docstring)."""
+        view = self._held.get(owner)
+        if view is None:
+            t, letters = self.table, tuple(sorted(s.value for s in ACTIVE))
+
+            def build() -> Executable:
+                query = select(t).where(_in_states(t.c.status, letters), *self._owned(owner))
+                return query.with_for_update() if self.writing else query
+
+            rows = self._rows("held", (letters, self.writing), build, self._owner(owner))
+            view = self._held[owner] = {r.run: r for r in self._records(rows)}
+        wanted = set(states)
+        return [record for _, record in sorted(view.items()) if record.status in wanted]
 
     def members(self, only_datasets: Sequence[str]) -> set[int]:
         """Runs of this production that belong to any of the given datasets."""
@@ -233,28 +275,12 @@ class RunTable:
 
     # -- changing ------------------------------------------------------------------------
 
-    def claim(
-        self, n: int, owner: Owner, only_datasets: Sequence[str] = (), *, fill: bool = False
-    ) -> list[int]:
+    def claim(self, n: int, owner: Owner, only_datasets: Sequence[str] = ()) -> list[int]:
         """Atomically move up to ``n`` runs from N to C for ``owner``, lowest runs first:
-        one statement, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL.  With ``fill``, up to
-        ``n`` less the runs ``owner`` holds already (C, S, R), counted by that statement."""
+        one statement, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL."""
         if n <= 0:
             return []
         t = self.table
-
-        def limit() -> Any:
-            if not fill:
-                return bindparam("n")
-            letters = tuple(s.value for s in ACTIVE)
-            held = (
-                select(func.count())
-                .select_from(t)
-                .where(_in_states(t.c.status, letters), *self._owned(owner))
-                .scalar_subquery()
-            )
-            # never negative: SQLite reads a negative LIMIT as none at all
-            return case((held < bindparam("n"), bindparam("n") - held), else_=0)
 
         def build() -> Executable:
             candidates = select(t.c.run).where(t.c.status == RunState.NEW.value)
@@ -265,7 +291,7 @@ class RunTable:
             # (SQLite takes the database lock instead and renders no FOR UPDATE).
             picked = (
                 candidates.order_by(t.c.run)
-                .limit(limit())
+                .limit(bindparam("n"))
                 .with_for_update(skip_locked=True)
                 .cte("candidates")  # evaluated once: a sub-select's LIMIT may be rescanned
             )
@@ -279,15 +305,13 @@ class RunTable:
                     claimed=bindparam("c_now"),
                     lease=bindparam("c_now"),
                 )
-                .returning(t.c.run)
+                .returning(*t.c)
             )
 
-        params = {"n": n, "c_user": owner[0], "c_host": owner[1], "c_now": self.now}
-        params.update(self._owner(owner))
+        params: dict[str, Any] = {"n": n, "c_user": owner[0], "c_host": owner[1], "c_now": self.now}
         if only_datasets:
             params["datasets"] = list(only_datasets)
-        shape = (bool(only_datasets), fill)
-        return sorted(int(r[0]) for r in self._rows("claim", shape, build, params))
+        return self._changed(self._rows("claim", (bool(only_datasets),), build, params))
 
     def move(
         self,
@@ -298,63 +322,61 @@ class RunTable:
         **values: Any,
     ) -> list[int]:
         """Move the given runs that are in ``old`` (and held by ``owner``) to ``new``."""
-        check_transition(old, new)
-        if not runs:
-            return []
-        t = self.table
-        names = tuple(sorted(values))
-        one = len(runs) == 1  # the loop's usual case: a plain parameter needs no expanding
-
-        def build() -> Executable:
-            chosen = (
-                t.c.run == bindparam("one_run")
-                if one
-                else t.c.run.in_(bindparam("runs", expanding=True))
-            )
-            return (
-                update(t)
-                .where(chosen, t.c.status == old.value, *self._owned(owner))
-                .values(status=new.value, **{k: bindparam(f"set_{k}") for k in names})
-                .returning(t.c.run)
-            )
-
-        params: dict[str, Any] = {"one_run": runs[0]} if one else {"runs": list(runs)}
-        params.update(self._owner(owner))
-        params.update({f"set_{k}": v for k, v in values.items()})
-        shape = (old, new, owner is not None, names, one)
-        return sorted(int(r[0]) for r in self._rows("move", shape, build, params))
+        return self.move_each({run: {} for run in runs}, old, new, owner, **values)
 
     def move_each(
         self,
-        column: str,
-        values: Mapping[int, Any],
+        changes: Mapping[int, Mapping[str, Any]],
         old: RunState,
         new: RunState,
         owner: Owner | None = None,
         **common: Any,
     ) -> list[int]:
-        """As ``move``, also setting ``column`` to each run's own value; one statement per
-        500 runs (a staging cycle of many runs must not cost a statement each)."""
+        """As ``move``, also setting each run's own column values (the same columns for
+        every run): one statement for up to 500 runs, and for one run a statement built
+        once and prepared (the run loop's usual case)."""
         check_transition(old, new)
-        if len(values) <= _FEW:  # a prepared statement per run beats building a CASE
-            return sorted(
-                moved
-                for run, value in values.items()
-                for moved in self.move([run], old, new, owner, **{column: value}, **common)
-            )
+        if len(changes) == 1:
+            ((run, own),) = changes.items()
+            return self._move_one(run, old, new, owner, {**own, **common})
         t = self.table
-        items = list(values.items())
+        items = list(changes.items())
         moved: list[int] = []
         for start in range(0, len(items), _CHUNK):
             chunk = dict(items[start : start + _CHUNK])
+            own = {
+                column: case({run: values[column] for run, values in chunk.items()}, value=t.c.run)
+                for column in next(iter(chunk.values()))
+            }
             stmt = (
                 update(t)
                 .where(t.c.run.in_(list(chunk)), t.c.status == old.value, *self._owned(owner))
-                .values({"status": new.value, column: case(chunk, value=t.c.run), **common})
-                .returning(t.c.run)
+                .values({"status": new.value, **own, **common})
+                .returning(*t.c)
             )
-            moved += [int(r) for r in self.conn.execute(stmt, self._owner(owner)).scalars()]
+            moved += self._changed(self.conn.execute(stmt, self._owner(owner)))
         return sorted(moved)
+
+    def _move_one(
+        self, run: int, old: RunState, new: RunState, owner: Owner | None, values: dict[str, Any]
+    ) -> list[int]:
+        t = self.table
+        names = tuple(sorted(values))
+
+        def build() -> Executable:
+            return (
+                update(t)
+                .where(
+                    t.c.run == bindparam("one_run"), t.c.status == old.value, *self._owned(owner)
+                )
+                .values(status=new.value, **{k: bindparam(f"set_{k}") for k in names})
+                .returning(*t.c)
+            )
+
+        params: dict[str, Any] = {"one_run": run, **self._owner(owner)}
+        params.update({f"set_{k}": v for k, v in values.items()})
+        shape = (old, new, owner is not None, names)
+        return self._changed(self._rows("move", shape, build, params))
 
     def fail(
         self,
@@ -380,7 +402,7 @@ class RunTable:
         changes = {"status": new.value, "attempts": attempts, "error": reason, **values}
         if new is RunState.FAILED:
             changes["stop"] = now
-        if self.conn.execute(stmt.values(**changes)).rowcount != 1:
+        if not self._changed(self.conn.execute(stmt.values(**changes).returning(*t.c))):
             return None
         self.conn.execute(
             insert(failures).values(
@@ -419,9 +441,8 @@ class RunTable:
         values = self._reset_values()
         if not attempts:
             del values["attempts"]
-        stmt = stmt.values(**values).returning(t.c.run)
-        done = self.conn.execute(stmt, self._owner(owner)).scalars()
-        return sorted(int(r) for r in done)
+        stmt = stmt.values(**values).returning(*t.c)
+        return self._changed(self.conn.execute(stmt, self._owner(owner)))
 
     def _reset_values(self) -> dict[str, Any]:
         outputs = dict.fromkeys(OUTPUT_NAMES[self.production.type])
@@ -439,6 +460,7 @@ class RunTable:
         ]
         if stale:
             self.conn.execute(update(t).where(is_stale).values(**self._reset_values()))
+            self._held.clear()  # a held view may hold some of them
         return stale
 
     def _expired_elsewhere(self, owner: Owner, cutoff: str, same_host: bool) -> list[Any]:
@@ -463,9 +485,9 @@ class RunTable:
             update(self.table)
             .where(*self._expired_elsewhere(owner, cutoff, same_host))
             .values(user=owner[0], host=owner[1], lease=self.now)
-            .returning(self.table.c.run)
+            .returning(*self.table.c)
         )
-        return sorted(int(r) for r in self.conn.execute(stmt).scalars())
+        return self._changed(self.conn.execute(stmt))
 
     def renew_lease(self, owner: Owner) -> int:
         t = self.table
@@ -473,8 +495,9 @@ class RunTable:
             update(t)
             .where(t.c.status.in_([s.value for s in ACTIVE]), *self._owned(owner))
             .values(lease=self.now)
+            .returning(*t.c)
         )
-        return int(self.conn.execute(stmt, self._owner(owner)).rowcount)
+        return len(self._changed(self.conn.execute(stmt, self._owner(owner))))
 
     def put_blob(self, content: str) -> str:
         """Store a large text once, keyed by its sha256; returns the key."""

@@ -19,8 +19,8 @@ def test_move_each_across_chunks_guards_state_and_owner(tmp_path: Path) -> None:
 
     def stage_all(runs: RunTable) -> list[int]:
         runs.claim(1100, OWNER)
-        inputs = {run: f"/staging/run{run:05d}.mid" for run in range(1, 1201)}
-        return runs.move_each("input", inputs, RunState.CLAIMED, RunState.STAGED, OWNER)
+        inputs = {run: {"input": f"/staging/run{run:05d}.mid"} for run in range(1, 1201)}
+        return runs.move_each(inputs, RunState.CLAIMED, RunState.STAGED, OWNER)
 
     moved = store.runs(record, stage_all, write=True)
     assert moved == list(range(1, 1101))  # 1101.. were never claimed: left alone
