@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,7 @@ def _run_alcapctl(prod_file: Path, runs: int) -> None:
 
 
 def measure(
-    tools: dict[str, Callable[[Path, int], Callable[[], None]]],
+    tools: Mapping[str, Callable[[Path, int], Callable[[], None]]],
     runs: int,
     repeat: int,
     where: Path | None = None,
@@ -134,7 +134,7 @@ def measure(
     roots: list[Path] = [] if trees is None else trees
     try:
         for rep in range(repeat):
-            order = list(tools) if rep % 2 == 0 else list(reversed(tools))
+            order = list(tools) if rep % 2 == 0 else list(reversed(list(tools)))
             for name in order:
                 root = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir=where))
                 roots.append(root)
