@@ -241,6 +241,16 @@ def test_the_breaker_names_the_reason_and_the_runs(production: Make) -> None:
     assert "R" not in _states(ctx).values()  # running jobs reaped to the end
 
 
+def test_the_breaker_trips_at_the_reap_that_reaches_its_limit(production: Make) -> None:
+    """It looks at every reap before new work is taken, inside a grouped cycle too: with
+    one job slot, exactly ``breaker`` attempts fail, not one more."""
+    ctx, backend = production("fail", breaker=3, max_attempts=5, nproc=1, nprep=1)
+    summary = run_production(ctx, backend)
+    assert summary.tripped is not None and "3 failed attempts in a row" in summary.tripped
+    assert sum(r.attempts for r in rows(ctx).values()) == 3
+    assert "R" not in _states(ctx).values()
+
+
 def test_a_submit_not_recorded_prints_no_submitting_line(
     production: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -128,7 +128,8 @@ class _Cycle:
     progress: Progress | None
     instant: bool  # the whole cycle is one transaction (see _instant)
     faults: StepFaults  # which steps a transient fault blocks, and until when
-    tripped: bool = False  # the breaker stopped new work: jobs are only reaped
+    breaker: _Breaker  # looks at every reap's failures before new work is taken
+    tripped: str | None = None  # why the breaker stopped new work: jobs are only reaped
     drain: str | None = None  # a configuration fault stopped new work: jobs are reaped
     drain_step: str | None = None  # the step that met it
     space_full: bool = False  # the last staging found no space: nothing more is claimed
@@ -169,7 +170,8 @@ class _Cycle:
         return result
 
     def steps(self, units: Units, result: CycleResult) -> None:
-        """Reap, then (unless the breaker tripped) claim, stage and submit."""
+        """Reap, then (unless the breaker tripped, which it may do at this reap) claim,
+        stage and submit."""
         ctx, backend = self.ctx, self.backend
         settled = self._step("reap", result, lambda: settle(ctx, backend, units))
         reaped = settled and self._step("reap", result, settled.record, lambda r: r.poll_error)
@@ -179,7 +181,9 @@ class _Cycle:
             result.finished += len(reaped.finished)
             result.failed += len(reaped.failed)
             result.reaped += len(reaped.finished) + len(reaped.failed)
-            result.failures += [(run, reaped.reasons[run]) for run in reaped.failed]
+            failures = [(run, reaped.reasons[run]) for run in reaped.failed]
+            result.failures += failures
+            self.tripped = self.tripped or self.breaker.note(failures, len(reaped.finished))
             result.exhausted += [r for r, s in reaped.failed.items() if s == RunState.FAILED]
             result.in_flight = reaped.running
         if not self.tripped:
@@ -295,10 +299,17 @@ def run_production(
 
     summary = RunSummary()
     pause = ctx.limits.pause
-    cycle = _Cycle(ctx, backend, only_datasets, progress, _instant(ctx, backend), StepFaults(pause))
+    cycle = _Cycle(
+        ctx,
+        backend,
+        only_datasets,
+        progress,
+        _instant(ctx, backend),
+        StepFaults(pause),
+        _Breaker(ctx.limits.breaker),
+    )
     upkeep = min(60.0, ctx.limits.lease / 4)  # seconds between lease renewals and releases
     next_upkeep = 0.0  # before the first cycle, then every ``upkeep`` seconds
-    breaker = _Breaker(ctx.limits.breaker)
     take_stop_request(ctx.workdir, ctx.settings.user)  # one asked of an earlier loop
     try:
         with signals_as_interrupt():
@@ -307,13 +318,12 @@ def run_production(
                 if time.monotonic() >= next_upkeep and _upkeep(ctx, backend):
                     next_upkeep = time.monotonic() + upkeep
                 result = _guarded_cycle(cycle, summary, say)
-                streak = breaker.note(result.failures, result.finished)
-                if streak and not cycle.tripped:
-                    cycle.tripped = True
-                    summary.tripped = streak
+                if cycle.tripped and not summary.tripped:
+                    summary.tripped = cycle.tripped
                     say(
                         Event(
-                            f"Breaker: {streak}; no new work taken, running jobs reaped to the end",
+                            f"Breaker: {cycle.tripped}; no new work taken, running jobs "
+                            "reaped to the end",
                             "error",
                         )
                     )
