@@ -25,7 +25,7 @@ from alcapctl.config import load_settings
 from alcapctl.errors import EXIT_TEMPFAIL, EXIT_USAGE, LockTimeout
 from alcapctl.events import Event
 from alcapctl.states import RunState
-from alcapctl.steps.claim import claim
+from alcapctl.steps.claim import claim, hand_back
 from alcapctl.steps.context import StepContext, open_production
 from alcapctl.steps.run import RunSummary, run_production
 from alcapctl.store import RunTable, Store
@@ -239,6 +239,19 @@ def test_the_breaker_names_the_reason_and_the_runs(production: Make) -> None:
     assert 1 <= len(runs) <= 2 and set(runs) <= {r.run for r in rows(ctx).values() if r.attempts}
     assert any(e.text.startswith("Breaker: ") and named.group(0) in e.text for e in events)
     assert "R" not in _states(ctx).values()  # running jobs reaped to the end
+
+
+def test_the_claim_tops_up_in_batches_of_half_of_nprep(production: Make) -> None:
+    """nproc + nprep held at most; a claim waits until half of nprep are missing, so a
+    loop finishing one run at a time does not claim (a statement) every time."""
+    ctx, _ = production("ok", nproc=2, nprep=4)
+    first = claim(ctx).claimed
+    assert len(first) == 6
+    hand_back(ctx, first[:1])
+    assert claim(ctx).claimed == []  # one missing: fewer than half of nprep
+    hand_back(ctx, first[1:2])
+    assert len(claim(ctx).claimed) == 2
+    assert list(_states(ctx).values()).count("C") == 6
 
 
 def test_the_breaker_trips_at_the_reap_that_reaches_its_limit(production: Make) -> None:

@@ -74,7 +74,10 @@ def init(app: AppContext, as_json: bool) -> None:
 @click.command()
 @production_argument
 @click.option(
-    "-n", "count", type=click.IntRange(min=0), help="Runs to claim (default: fill nproc + nprep)."
+    "-n",
+    "count",
+    type=click.IntRange(min=0),
+    help="Runs to claim (default: fill nproc + nprep, once half of nprep are missing).",
 )
 @dataset_option
 @dry_run_option

@@ -26,9 +26,15 @@ def lease_cutoff(seconds: float) -> str:
 
 
 def wanted(ctx: StepContext, runs: RunTable) -> int:
-    """How many more runs this user should hold: enough to fill nproc + nprep (the runs
-    held are locked by that read in a write, so the count holds until the commit)."""
-    return max(ctx.limits.nproc + ctx.limits.nprep - len(runs.held(ctx.owner)), 0)
+    """How many more runs this user should claim: enough to fill nproc + nprep, once at
+    least half of nprep are missing (the runs held are locked by that read in a write, so
+    the count holds until the commit).  Claiming in batches, a loop that finishes one run
+    at a time claims every other time or less, not a run (a statement) each time; nprep
+    is a maximum ("at most NPROC + NPREP files at once"), and staging keeps at least
+    half of it ready."""
+    limits = ctx.limits
+    missing = max(limits.nproc + limits.nprep - len(runs.held(ctx.owner)), 0)
+    return missing if missing >= max(1, (limits.nprep + 1) // 2) else 0
 
 
 @dataclass
@@ -50,7 +56,7 @@ def claim(
     dry_run: bool = False,
     units: Units | None = None,
 ) -> ClaimResult:
-    """Claim up to ``n`` runs (default: fill nproc + nprep) in one write."""
+    """Claim up to ``n`` runs (default: ``wanted``) in one write."""
     ctx.store.validate_datasets(tuple(only_datasets))
 
     def step(runs: RunTable) -> list[int]:
