@@ -2,9 +2,10 @@
 
 The fault kit's scene (tests/faultkit.py: two runs R with their jobs held at a gate, one
 S, one C, two N) under ``alcapctl run``; once the loop's first cycle has submitted run 3003,
-a file the production reads again mid-run is broken: the FTP archive's ``~/.netrc`` or the
-checksum file.  The loop must take no new work, hand its claims back, reap the jobs that
-were running to the end and exit 2: no run failed, no attempt counted, no job cancelled.
+a file the production reads again mid-run is broken: the FTP archive's ``~/.netrc``, the
+checksum file or the ``[job] script``.  The loop must take no new work, hand its claims
+back, reap the jobs that were running to the end and exit 2: no run failed, no attempt
+counted, no job cancelled.
 With the file repaired, ``run`` finishes every run once.
 """
 
@@ -86,11 +87,23 @@ def _checksums(tmp_path: Path, how: str) -> Breakage:
     return Breakage(kit, broken, _restore_file(sums, write))
 
 
+def _script(tmp_path: Path) -> Breakage:
+    kit = Kit(tmp_path)
+    script = kit.root / "payload.sh"
+    text = script.read_text()
+    prod = tomllib.loads(kit.prod.read_text())
+    prod["job"]["script"] = str(script)
+    prod["job"]["command"] = prod["job"]["command"].replace(f"sh {script}", "sh {script}")
+    write_toml(kit.prod, prod)
+    return Breakage(kit, script.unlink, lambda: script.write_text(text))
+
+
 CASES = [
     "netrc malformed",
     "netrc unreadable",
     "checksums removed",
     "checksums unreadable",
+    "script removed",
 ]
 
 
@@ -100,8 +113,10 @@ def breakage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Breakag
     what, how = name.split(" ", 1)
     if what == "netrc":
         made = _netrc(tmp_path, request.getfixturevalue("ftp_server"), how)
-    else:
+    elif what == "checksums":
         made = _checksums(tmp_path, how)
+    else:
+        made = _script(tmp_path)
     try:
         yield made
     finally:
