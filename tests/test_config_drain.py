@@ -2,11 +2,11 @@
 
 The fault kit's scene (tests/faultkit.py: two runs R with their jobs held at a gate, one
 S, one C, two N) under ``alcapctl run``; once the loop's first cycle has submitted run 3003,
-a file the production reads again mid-run is broken: the FTP archive's ``~/.netrc``, the
-checksum file or the ``[job] script``.  The loop must take no new work, hand its claims
-back, reap the jobs that were running to the end and exit 2: no run failed, no attempt
-counted, no job cancelled.
-With the file repaired, ``run`` finishes every run once.
+a file the production reads again mid-run is broken: the FTP archive's ``~/.netrc`` (or
+its directory on the server), the checksum file or the ``[job] script``.  The loop must
+take no new work, hand its claims back, reap the jobs that were running to the end and
+exit 2: no run failed, no attempt counted, no job cancelled.  With the file repaired,
+``run`` finishes every run once.
 """
 
 from __future__ import annotations
@@ -49,15 +49,18 @@ def _restore_file(path: Path, write: Callable[[], object]) -> Callable[[], None]
     return restore
 
 
-def _netrc(tmp_path: Path, start: Callable[..., FtpServer], how: str) -> Breakage:
+def _ftp(tmp_path: Path, start: Callable[..., FtpServer], how: str) -> Breakage:
     server = start()
     for run in RUNS:
         server.put(f"run{run:05d}.mid", raw(run).encode())
     kit = Kit(tmp_path, archive_url=server.url)
-    netrc = server.netrc
+    netrc, folder = server.netrc, server.root / "raw"
+    if how == "directory removed":  # the server answers 550 to CWD
+        moved = server.root / "moved"
+        return Breakage(kit, lambda: folder.rename(moved), lambda: moved.rename(folder))
 
     def broken() -> None:
-        if how == "malformed":
+        if how == "netrc malformed":
             netrc.write_text("machine 127.0.0.1\n  login alcap s3cret-tape\n")  # no 'password'
         else:
             _swap_for_directory(netrc)
@@ -99,8 +102,9 @@ def _script(tmp_path: Path) -> Breakage:
 
 
 CASES = [
-    "netrc malformed",
-    "netrc unreadable",
+    "ftp netrc malformed",
+    "ftp netrc unreadable",
+    "ftp directory removed",
     "checksums removed",
     "checksums unreadable",
     "script removed",
@@ -111,8 +115,8 @@ CASES = [
 def breakage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Breakage]:
     name: str = request.param
     what, how = name.split(" ", 1)
-    if what == "netrc":
-        made = _netrc(tmp_path, request.getfixturevalue("ftp_server"), how)
+    if what == "ftp":
+        made = _ftp(tmp_path, request.getfixturevalue("ftp_server"), how)
     elif what == "checksums":
         made = _checksums(tmp_path, how)
     else:
