@@ -24,7 +24,8 @@ class UsageError(AlcapError):
 
 
 class ConfigError(UsageError):
-    """A TOML file is malformed or does not validate."""
+    """A TOML file is malformed or does not validate, or a file it names (the netrc, the
+    checksum file, the job script, the MODULES file) is missing or cannot be used."""
 
 
 class DatabaseError(UsageError):

@@ -6,8 +6,9 @@
   policy) and goes on.
 * run: one run's input or job is at fault; the steps record a failed attempt themselves.
 * drain: a configuration fault found mid-production (the archive refusing our login
-  ``DRAIN_AFTER`` times in a row, a MODULES file reap cannot read): the loop takes no new
-  work, reaps its running jobs to the end, hands its unstaged claims back, exits 2.
+  ``DRAIN_AFTER`` times in a row, a ConfigError: a netrc, checksum file, job script or
+  MODULES file that can no longer be used): the loop takes no new work, reaps its running
+  jobs to the end, hands its unstaged claims back, exits 2.
 * fatal: a signal or an unexpected exception; the loop aborts (the 2014 behaviour).
 
 A transient fault blocks only the step that met it (``StepFaults``): reaping goes on

@@ -55,8 +55,12 @@ def _where(settings: Settings, key: str) -> str:
 
 def job_environment(settings: Settings, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The variables the wrapper exports: each passed variable's value in this shell, then
-    ``[job] env`` (which wins).  An unset or empty passed variable is refused, named."""
+    ``[job] env`` (which wins).  An unset or empty passed variable is refused, named, and
+    so is a job script that is not there: submit asks for this before writing each job, so
+    a script removed under a running loop drains it instead of failing every run alike."""
     job = _job(settings)
+    if job.script is not None and not os.access(job.script, os.R_OK):
+        raise ConfigError(f"{_where(settings, 'script')}: {job.script}: no such readable file")
     unset = [name for name in job.pass_env if not environ.get(name)]
     if unset:
         names = ", ".join(f"${name}" for name in unset)
@@ -91,9 +95,6 @@ def preflight(settings: Settings) -> list[str]:
     returns the warnings ``command_warnings`` finds."""
     environment = job_environment(settings)
     modules_text(settings)
-    script = _job(settings).script
-    if script is not None and not os.access(script, os.R_OK):
-        raise ConfigError(f"{_where(settings, 'script')}: {script}: no such readable file")
     return command_warnings(settings, {**os.environ, **environment})
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from alcapctl.errors import UsageError
 from alcapctl.store import Store
 from alcapctl.store.dump import RawText
 from alcapctl.store.schema import blobs, datasets, failures, production_table, productions
+from tests.conftest import run_process
 from tests.legacy import make_legacy_db
 from tests.pgserver import PASSWORD, PgServer
 from tests.test_backup_roundtrip import table_contents, tree
@@ -349,3 +351,30 @@ def test_a_row_the_server_refuses_names_its_line_and_writes_nothing(
         ).strip()
         == "0"
     )
+
+
+def test_restore_into_a_server_that_is_down_exits_75_within_lock_timeout(
+    databases: Databases, tmp_path: Path, db_path: Path
+) -> None:
+    """The server's address with nobody listening: exit 75 after --lock-timeout (not the
+    default 60 s), the URL's password masked; the same restore then fills the database."""
+    dump(sqlite_url(db_path), tmp_path / "dump")
+    url = databases.new()
+    down = url.replace(f":{databases.server.port}/", ":9/")  # discard port: nothing listens
+    started = time.monotonic()
+    result = run_process(
+        "backup-restore", tmp_path / "dump", "--database", down, "--lock-timeout", "1"
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 75, result.stderr
+    assert elapsed < 15, elapsed
+    assert "could not be reached for 1 s" in result.stderr
+    assert "alcap:***@127.0.0.1:9/" in result.stderr
+    assert PASSWORD not in result.stderr + result.stdout
+    name = url.rsplit("/", 1)[1]
+    tables = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+    assert databases.server.psql(name, tables) == ""
+    up = run_process("backup-restore", tmp_path / "dump", "--database", url, "--lock-timeout", "1")
+    assert up.returncode == 0, up.stderr
+    dumped = sorted(p.stem for p in (tmp_path / "dump/tables").glob("*.tsv"))
+    assert databases.server.psql(name, tables).split() == dumped

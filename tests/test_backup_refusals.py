@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -125,3 +126,33 @@ def test_edit_that_parses_but_does_not_round_trip_is_restored_with_a_warning(
     assert '"identical": false' in result.stdout
     assert "tables/datasets.tsv:2" in result.stderr
     assert target.exists()
+
+
+def test_restore_to_sqlite_takes_lock_timeout_and_never_waits_on_a_held_file(
+    dumped: Path, tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    """An SQLite target is a new file, so no lock can stand in the way: an existing one is
+    refused at once even while another session holds it locked, and a new one is built."""
+    import sqlite3
+
+    held = tmp_path / "held.db"
+    holder = sqlite3.connect(held, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    before = held.read_bytes()
+    started = time.monotonic()
+    try:
+        result = run_cli("backup-restore", dumped, "--database", held, "--lock-timeout", "5")
+    finally:
+        holder.close()
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 2
+    assert "already exists" in result.stderr
+    assert held.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dump", "held.db", "production.db"]
+    target = tmp_path / "new.db"
+    result = run_cli("backup-restore", dumped, "--database", target, "--lock-timeout", "0.5")
+    assert result.exit_code == 0, result.output
+    again = tmp_path / "again"
+    dump(f"sqlite:///{target}", again)
+    assert (again / DATASETS).read_bytes() == (dumped / DATASETS).read_bytes()

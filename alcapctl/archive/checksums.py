@@ -1,7 +1,9 @@
 """Expected adler32 checksums (the HEP standard, as dCache and EOS keep them) of inputs.
 
 The production names a file of ``name adler32`` lines (blank lines and ``#`` comments
-allowed).  It is read once per process and again only when it changes.
+allowed).  It is read once per process and again only when it changes.  A file that
+cannot be read or parsed is a ConfigError, also when that happens under a running loop
+(it then drains).
 """
 
 from __future__ import annotations
@@ -47,13 +49,16 @@ def expected_checksums(path: Path) -> dict[str, str]:
     """name -> adler32 from the checksum file, cached while the file is unchanged."""
     try:
         stat = path.stat()
+        key = (stat.st_mtime_ns, stat.st_size)
+        cached = _cache.get(path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the checksum file: {exc.strerror}") from None
-    key = (stat.st_mtime_ns, stat.st_size)
-    cached = _cache.get(path)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    sums = _parse(path, path.read_text())
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: the checksum file is not UTF-8 text") from None
+    sums = _parse(path, text)
     _cache[path] = (key, sums)
     return sums
 

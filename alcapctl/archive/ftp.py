@@ -31,7 +31,7 @@ from alcapctl.archive.base import (
     pump,
 )
 from alcapctl.archive.credentials import netrc_credentials, netrc_path
-from alcapctl.errors import UsageError
+from alcapctl.errors import ConfigError
 from alcapctl.urls import mask_url
 
 __all__ = ["FtpArchive"]
@@ -61,7 +61,7 @@ class FtpArchive(Archive):
     ) -> None:
         parts = urllib.parse.urlsplit(url)
         if not parts.hostname:
-            raise UsageError(f"{url}: an ftp:// archive URL needs a host")
+            raise ConfigError(f"{url}: an ftp:// archive URL needs a host")
         self.url = mask_url(url)  # shown in messages only
         self.host = parts.hostname
         self.port = parts.port or ftplib.FTP_PORT
@@ -98,7 +98,7 @@ class FtpArchive(Archive):
                     f"{self.url}: login as {self.user!r} refused ({_why(exc)}); "
                     f"check 'machine {self.host}' in {self.netrc}"
                 ) from None
-            raise UsageError(f"{self.url}: the archive refused the directory ({exc})") from None
+            raise ConfigError(f"{self.url}: the archive refused the directory ({exc})") from None
         except _TRANSIENT as exc:
             ftp.close()
             raise ArchiveUnavailable(f"{self.url}: {_why(exc)}") from None

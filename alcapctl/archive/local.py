@@ -21,7 +21,7 @@ from alcapctl.archive.base import (
     pump,
     replace_part,
 )
-from alcapctl.errors import UsageError
+from alcapctl.errors import ConfigError
 
 __all__ = ["LocalArchive"]
 
@@ -35,7 +35,7 @@ class LocalArchive(Archive):
     def __init__(self, url: str) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.netloc not in ("", "localhost"):
-            raise UsageError(f"{url}: a file:// archive must be local (file:///dir)")
+            raise ConfigError(f"{url}: a file:// archive must be local (file:///dir)")
         self.url = url
         self.directory = Path(urllib.parse.unquote(parts.path))
 

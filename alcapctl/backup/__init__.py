@@ -175,14 +175,22 @@ def _first_difference(files: dict[str, bytes], directory: Path) -> str | None:
     return None
 
 
-def restore(directory: Path, database: Path | str, *, dry_run: bool = False) -> RestoreResult:
+def restore(
+    directory: Path,
+    database: Path | str,
+    *,
+    dry_run: bool = False,
+    lock_timeout: float = 60.0,
+) -> RestoreResult:
     """Build a new database from the dump in ``directory``: a new SQLite file at a path, or
     the contents of an empty server database at a ``postgresql://`` URL.
 
-    With ``dry_run`` the whole dump is checked and nothing is written.
+    With ``dry_run`` the whole dump is checked and nothing is written.  ``lock_timeout``
+    bounds the waits for the database (a held lock, a server that is down) as it does
+    for every command.
     """
     if isinstance(database, str):
-        return _restore_server(directory, database, dry_run)
+        return _restore_server(directory, database, dry_run, lock_timeout)
     if database.exists():
         raise UsageError(f"{database}: already exists; restore only writes a new file")
     snapshot = parse_dump(directory)
@@ -194,7 +202,7 @@ def restore(directory: Path, database: Path | str, *, dry_run: bool = False) -> 
     part.unlink(missing_ok=True)
     try:
         build_database(part, snapshot)
-        again = take_snapshot(f"sqlite:///{part}")
+        again = take_snapshot(f"sqlite:///{part}", lock_timeout)
         try:
             os.link(part, database)  # unlike rename, never replaces a file made meanwhile
         except FileExistsError:
@@ -204,14 +212,15 @@ def restore(directory: Path, database: Path | str, *, dry_run: bool = False) -> 
     return _compared(directory, str(database), rows, render(again))
 
 
-def _restore_server(directory: Path, url: str, dry_run: bool) -> RestoreResult:
+def _restore_server(directory: Path, url: str, dry_run: bool, lock_timeout: float) -> RestoreResult:
     snapshot = parse_dump(directory)
     rows = {t.name: len(t.rows) for t in snapshot.tables}
     if dry_run:
         server_schema(snapshot)  # refuses what a server cannot hold, as the restore would
         return RestoreResult(display_url(url), rows)
-    build_server(url, snapshot)
-    return _compared(directory, display_url(url), rows, render(take_snapshot(url)))
+    build_server(url, snapshot, lock_timeout)
+    again = take_snapshot(url, lock_timeout)
+    return _compared(directory, display_url(url), rows, render(again))
 
 
 def _compared(

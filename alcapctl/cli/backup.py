@@ -12,6 +12,7 @@ from alcapctl.cli.options import (
     dry_run_option,
     emit_json,
     json_option,
+    lock_timeout_option,
     store_options,
 )
 
@@ -77,16 +78,20 @@ def backup_dump(
     help="The database file to create (an existing file is refused), or the URL of an "
     "empty PostgreSQL database to fill.",
 )
+@lock_timeout_option
 @dry_run_option
 @json_option
-def backup_restore(directory: Path, target: str, dry_run: bool, as_json: bool) -> None:
+def backup_restore(
+    directory: Path, target: str, lock_timeout: float, dry_run: bool, as_json: bool
+) -> None:
     """Rebuild a database from a dump written by backup-dump.
 
     The whole dump is checked first (a file cut short or edited so that it no longer
     parses is refused, naming file and line); the database is built beside NEW and only
     then moved into place, so a failure leaves nothing behind.  On PostgreSQL, NEW is an
-    existing empty database, filled in one transaction.  A dump of either dialect
-    restores into the other.
+    existing empty database, filled in one transaction; a server that is down is
+    waited for up to --lock-timeout, then the command exits 75.  A dump of either
+    dialect restores into the other.
 
     \b
     Example:
@@ -100,7 +105,9 @@ def backup_restore(directory: Path, target: str, dry_run: bool, as_json: bool) -
 
     url = database_url(target)
     path = sqlite_path(url)
-    result = restore(directory, url if path is None else path, dry_run=dry_run)
+    result = restore(
+        directory, url if path is None else path, dry_run=dry_run, lock_timeout=lock_timeout
+    )
     if as_json:
         emit_json({"database": result.database, "rows": result.rows, "identical": result.identical})
         return

@@ -21,6 +21,7 @@ __all__ = [
     "emit_json",
     "json_option",
     "limit_options",
+    "lock_timeout_option",
     "locked_step",
     "production_argument",
     "productions_argument",
@@ -121,15 +122,21 @@ def store_options(f: F) -> F:
             help="Site TOML (default: the production's 'site', $ALCAPCTL_CONFIG, "
             "~/.config/alcapctl/config.toml).",
         ),
-        click.option(
-            "--lock-timeout",
-            type=click.FloatRange(min=0),
-            default=60.0,
-            show_default=True,
-            envvar="ALCAPCTL_LOCK_TIMEOUT",
-            help="Seconds to wait for a database lock held by someone else; then exit 75.",
-        ),
+        lock_timeout_option,
     )
+
+
+def lock_timeout_option(f: F) -> F:
+    """--lock-timeout, for commands that open their database without ``store_options``."""
+    return click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        default=60.0,
+        show_default=True,
+        envvar="ALCAPCTL_LOCK_TIMEOUT",
+        help="Seconds to wait for a database lock held by someone else, or for a database "
+        "server that is down; then exit 75.",
+    )(f)
 
 
 @overload
