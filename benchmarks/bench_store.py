@@ -9,6 +9,8 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from alcapctl.store import Store
 from benchmarks.common import ALCAPCTL, make_production, run_quiet, timed
 
 
-def _claimer(prod: str, user: str, start: Any, out: Any) -> None:
+def _claimer(prod: str, user: str, start: Event, out: Queue[list[int]]) -> None:
     os.environ["ALCAPCTL_USER"] = user
     settings = load_settings(Path(prod))
     store = Store.open(settings.database)

@@ -79,7 +79,7 @@ def describe_fs(path: Path) -> str:
     return text
 
 
-def timed(fn: Callable[[], Any], repeat: int = 5) -> dict[str, float]:
+def timed(fn: Callable[[], object], repeat: int = 5) -> dict[str, float]:
     """Median, min and max wall time of ``repeat`` calls, in seconds."""
     times = []
     for _ in range(repeat):

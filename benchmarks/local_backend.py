@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from alcapctl.batch.base import JobSpec
 from alcapctl.batch.local import LocalBackend
@@ -102,7 +101,7 @@ def bench_steps(root: Path, raws: list[Path]) -> float:
     from alcapctl.steps.context import open_production
     from alcapctl.steps.reap import reap
     from alcapctl.steps.submit import submit
-    from alcapctl.store import DatasetRow, Store
+    from alcapctl.store import DatasetRow, RunTable, Store
 
     store, _ = Store.create(f"sqlite:///{root / 'production.db'}")
     store.import_datasets([DatasetRow(i + 1, "Bench", "gold") for i in range(len(raws))], "bench")
@@ -125,7 +124,7 @@ def bench_steps(root: Path, raws: list[Path]) -> float:
     runs = claim(ctx, len(raws)).claimed
     inputs = dict(zip(runs, raws, strict=True))
 
-    def staged(table: Any) -> None:
+    def staged(table: RunTable) -> None:
         for run, raw in inputs.items():
             table.move([run], RunState.CLAIMED, RunState.STAGED, ctx.owner, input=str(raw))
 

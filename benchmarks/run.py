@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import sys
 import tempfile
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -23,6 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import bench_ftp, bench_loop, bench_pg, bench_store  # noqa: E402
 from benchmarks.common import describe_fs  # noqa: E402
+
+# A tool's set-up: given a tree and a number of runs, it returns the timed part.
+Prepare = Callable[[Path, int], Callable[[], None]]
 
 
 def _section(title: str) -> None:
@@ -42,7 +46,7 @@ def _ratios(small: dict[str, dict[str, float]]) -> None:
 def loop_benchmarks(
     runs: int, repeat: int, snakemake: str | None, big: int, start_up: float, where: Path | None
 ) -> None:
-    tools = {
+    tools: dict[str, Prepare] = {
         "alcapctl": bench_loop.prepare_alcapctl,
         "xargs": bench_loop.prepare_xargs,
     }
@@ -60,7 +64,7 @@ def loop_benchmarks(
         small = bench_loop.measure(tools, runs, repeat, where, trees)
         _ratios(small)
         _section(f"{big} cheap runs: how per-run cost grows")
-        peers = {"alcapctl": bench_loop.prepare_alcapctl, "xargs": bench_loop.prepare_xargs}
+        peers = {name: tools[name] for name in ("alcapctl", "xargs")}
         large = bench_loop.measure(peers, big, 1, where, trees)
     finally:
         bench_loop.remove_trees(trees)

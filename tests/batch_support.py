@@ -12,7 +12,7 @@ from alcapctl.config import load_settings
 from alcapctl.states import RunState
 from alcapctl.steps.claim import claim
 from alcapctl.steps.context import StepContext, open_production
-from alcapctl.store import RunRecord, Store
+from alcapctl.store import RunRecord, RunTable, Store
 
 # Reads the staged input, whose first line says how to behave, and writes every output.
 JOB_SCRIPT = """\
@@ -59,13 +59,11 @@ def stage(ctx: StepContext, modes: Sequence[str]) -> list[int]:
     for run, mode in zip(runs, modes, strict=True):
         path = ctx.staging_dir / f"run{run:05d}.mid"
         path.write_text(f"{mode}\nraw data of {run}\n")
-        ctx.store.runs(
-            ctx.record,
-            lambda t, r=run, p=path: t.move(
-                [r], RunState.CLAIMED, RunState.STAGED, ctx.owner, input=str(p)
-            ),
-            write=True,
-        )
+
+        def to_staged(t: RunTable, r: int = run, p: Path = path) -> list[int]:
+            return t.move([r], RunState.CLAIMED, RunState.STAGED, ctx.owner, input=str(p))
+
+        ctx.store.runs(ctx.record, to_staged, write=True)
     return runs
 
 

@@ -91,13 +91,12 @@ def shipped_production(
     files made absolute, the test site named, the archive at ``archive_url`` (a file://
     archive takes no tape recall) and ``replace``'s keys' lines replaced."""
     text = (PRODUCTIONS / name).read_text()
-    for key in ("script", "modules"):
-        text = re.sub(
-            rf'^{key} = "(?!\$)([^"]+)"',
-            lambda m, key=key: f'{key} = "{PRODUCTIONS / m.group(1)}"',
-            text,
-            flags=re.M,
-        )
+    text = re.sub(
+        r'^(script|modules) = "(?!\$)([^"]+)"',
+        lambda m: f'{m.group(1)} = "{PRODUCTIONS / m.group(2)}"',
+        text,
+        flags=re.M,
+    )
     if archive_url is not None:
         text = re.sub(r'^url = ".*"', f'url = "{archive_url}"', text, flags=re.M)
         if archive_url.startswith("file://"):

@@ -58,7 +58,7 @@ class DroppingDTP(DTPHandler):
         cls = type(self)
         if cls.drops > 0 and self.tot_bytes_sent + len(data) >= cls.drop_after:
             cls.drops -= 1
-            sent = super().send(data[: cls.drop_after - self.tot_bytes_sent])
+            sent: int = super().send(data[: cls.drop_after - self.tot_bytes_sent])
             self.handle_close()  # 426 on the control connection, as a dropped link gives
             return sent
         result: int = super().send(data)

@@ -34,7 +34,7 @@ def make_legacy_db(path: Path) -> Path:
     """Several datasets, three alcapana productions, a finished alcapana_v3, a v4 in flight."""
     conn = sqlite3.connect(path)
     conn.executescript(LEGACY_DDL)
-    rows = [(r, "SiR2", "gold") for r in range(2091, 2104)]
+    rows: list[tuple[int, str, str | None]] = [(r, "SiR2", "gold") for r in range(2091, 2104)]
     rows += [(r, "Al100", "gold") for r in range(2119, 2125)]
     rows += [(r, "Common", None) for r in range(3200, 3205)]
     rows += [(r, "SiR21pct", "gold") for r in range(3200, 3205)]

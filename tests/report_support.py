@@ -21,6 +21,8 @@ DATASETS = ("SiR2", "Al100", "Al50", "Ti50")
 HOSTS = tuple(f"merlin-c-{n:02d}" for n in range(1, 5))
 USERS = ("quirk_j", "litchfield", "edmonds")
 SLOTS = 10  # jobs at once per host
+# An UPDATE's parameters: status, user, host, start, stop, attempts, backend, run.
+_Update = tuple[str, str | None, str | None, str | None, str | None, int, str | None, int]
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,8 @@ def build(path: Path, runs: int, seed: int = 1) -> Synthetic:
     t0 = datetime.now(timezone.utc) - timedelta(minutes=20 * runs / (SLOTS * len(HOSTS)))
     free = {(h, s): t0 for h in HOSTS for s in range(SLOTS)}
     states = {"F": 0, "X": 0, "R": 0, "N": 0, "C": 0, "S": 0}
-    updates, failures = [], []
+    updates: list[_Update] = []
+    failures: list[tuple[str, int, int, str, str, str, str]] = []
     retried = 0
     end_of_work = runs * 0.95
     for i, row in enumerate(rows):

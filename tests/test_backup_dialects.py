@@ -16,7 +16,7 @@ import pytest
 from click.testing import Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 
 from alcapctl.backup import dump, restore
 from alcapctl.errors import UsageError
@@ -230,7 +230,7 @@ def test_a_server_database_dumps_into_sqlite_and_back(
     table = production_table("alcapana", 1)
     no_nul = {k: [{c: _strip_nul(v) for c, v in r.items()} for r in rs] for k, rs in rows.items()}
 
-    def write(conn: Any) -> None:
+    def write(conn: Connection) -> None:
         table.create(conn)
         for target, name in ((datasets, "datasets"), (productions, "productions"),
                              (failures, "failures"), (table, "runs")):  # fmt: skip

@@ -43,7 +43,7 @@ DATASETS = "tables/datasets.tsv"
 ATTACH = "ATTACH 'x.db' AS x;"
 
 # name: (damage done to the dump, what the error must say)
-DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
+DAMAGE: dict[str, tuple[Callable[[Path], object], str]] = {
     "cut mid-line": (lambda d: _cut(d / DATASETS, 12), f"{DATASETS}:23: file cut short"),
     "cut at a line end": (lambda d: _cut(d / DATASETS, 6), f"{DATASETS}:23: file cut short"),
     "schema cut": (lambda d: _cut(d / "schema.sql", 200), "schema.sql:"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from tests.conftest import digest, snapshot, write_toml
 
 
 @pytest.fixture
-def unchanged(db_path: Path):  # type: ignore[no-untyped-def]
+def unchanged(db_path: Path) -> Iterator[None]:
     before = digest(db_path)
     yield
     assert digest(db_path) == before, "the database changed"
@@ -31,11 +31,11 @@ def _job(command: str, **more: object) -> dict[str, object]:
 
 
 def _case(
-    content: dict[str, object],
+    content: Mapping[str, object],
     expected: str,
     commands: tuple[str, ...] = EVERY,
     env: dict[str, str] | None = None,
-    site: dict[str, object] | None = None,
+    site: Mapping[str, object] | None = None,
 ) -> object:
     return pytest.param(content, expected, commands, env or {}, site or {}, id=expected[:40])
 

@@ -198,11 +198,10 @@ def test_one_poll_per_reap(
     job_id = rows(ctx)[run].job_id
     bulk = [r for r in range(10000, 10000 + in_flight - 1)]
 
-    def fly(t: object) -> None:
-        table = t  # type: ignore[assignment]
-        table.conn.execute(  # type: ignore[attr-defined]
-            table.table.update()  # type: ignore[attr-defined]
-            .where(table.table.c.run.in_(bulk))  # type: ignore[attr-defined]
+    def fly(table: RunTable) -> None:
+        table.conn.execute(
+            table.table.update()
+            .where(table.table.c.run.in_(bulk))
             .values(status="R", user="tester", host="testhost", job_id=job_id)
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from collections import Counter
+from multiprocessing.queues import Queue
 from pathlib import Path
 
 from sqlalchemy import text
@@ -18,7 +19,7 @@ RUNS = 5000
 WORKERS = 8
 
 
-def _claimer(prod_file: str, user: str, batch: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _claimer(prod_file: str, user: str, batch: int, out: Queue[tuple[str, list[int]]]) -> None:
     import os
 
     os.environ["ALCAPCTL_USER"] = user
@@ -42,10 +43,12 @@ def test_eight_processes_claim_each_run_once(tmp_path: Path, database_url: str) 
         tmp_path / "p.toml",
         {"type": "alcapana", "tag": "t", "site": str(site), "job": {"command": "true"}},
     )
-    store.init(load_settings(prod).production)  # type: ignore[arg-type]
+    production = load_settings(prod).production
+    assert production is not None
+    store.init(production)
 
     ctx = mp.get_context("spawn")
-    out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    out: Queue[tuple[str, list[int]]] = ctx.Queue()
     procs = [
         ctx.Process(target=_claimer, args=(str(prod), f"user{i}", 7 + i, out))
         for i in range(WORKERS)

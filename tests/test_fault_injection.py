@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +38,11 @@ from tests.faultkit import (
     wait_for,
 )
 from tests.ftpserver import DroppingDTP, FtpServer, write_netrc
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 LOCK_TIMEOUT = ("--lock-timeout", "0.3")
 STEPS = {

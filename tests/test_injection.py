@@ -152,8 +152,8 @@ def test_mask_url(url: str, shown: str) -> None:
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    tag=st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=1),
-    name=st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00/"), min_size=1),
+    tag=st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1),
+    name=st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00/"), min_size=1),
 )
 def test_any_value_reaches_the_job_unchanged(tmp_path: Path, tag: str, name: str) -> None:
     """Whatever a tag or an input path holds, the job receives exactly those bytes."""

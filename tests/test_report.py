@@ -15,6 +15,7 @@ import pytest
 from click.testing import Result
 
 from alcapctl.clock import parse_iso
+from alcapctl.report.figures import GroupBy
 from alcapctl.report.model import ProductionReport, build_report
 from alcapctl.store.report import read_report
 from tests import report_support
@@ -70,9 +71,9 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]
     yield prod, db
 
 
-def _report(db: Path, group_by: str = "host") -> ProductionReport:
+def _report(db: Path, group_by: GroupBy = "host") -> ProductionReport:
     location, [snapshot] = read_report(f"sqlite:///{db}", 5.0, None)
-    return build_report(snapshot, location, group_by=group_by)  # type: ignore[arg-type]
+    return build_report(snapshot, location, group_by=group_by)
 
 
 def _rows(db: Path) -> list[tuple[int, str, str | None, str | None, str]]:
@@ -82,6 +83,12 @@ def _rows(db: Path) -> list[tuple[int, str, str | None, str | None, str]]:
             " JOIN datasets d ON d.run = p.run"
         )
         return conn.execute(query).fetchall()
+
+
+def _ended_at(value: str | None) -> datetime:
+    """A start or stop time of an ended run, which has both."""
+    assert value is not None
+    return parse_iso(value)
 
 
 def test_states_per_dataset_count_a_run_in_every_dataset_it_belongs_to(
@@ -102,7 +109,7 @@ def test_attempts_durations_and_progress_agree_with_the_rows(ran: tuple[Path, Pa
     assert report.attempts == {"finished": len(GOLD_RUNS) - 1, "failed": 1, "retried": 2}
     ended = {run: (start, stop) for run, status, start, stop, _ in _rows(db) if status in "FX"}
     assert sum(sum(c) for c in report.durations.counts.values()) == len(ended)
-    longest = max((parse_iso(b) - parse_iso(a)).total_seconds() for a, b in ended.values())
+    longest = max((_ended_at(b) - _ended_at(a)).total_seconds() for a, b in ended.values())
     assert report.durations.edges[-1] == pytest.approx(longest, abs=1e-5)
     finished = Counter(d for _, status, _, _, d in _rows(db) if status == "F")
     assert {d: kinds["finished"][-1] for d, kinds in report.progress.series.items()} == finished

@@ -110,6 +110,10 @@ def test_page_loads_nothing_external_and_draws_every_series(tmp_path: Path) -> N
     _chromium(tmp_path, page, f"--screenshot={shot}", "--window-size=1200,3400")
     colours = Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None
-    seen = {f"#{r:02x}{g:02x}{b:02x}": n for n, (r, g, b) in colours}
+    seen: dict[str, int] = {}
+    for n, rgb in colours:
+        assert isinstance(rgb, tuple)  # an RGB image's colours are (r, g, b)
+        r, g, b = rgb
+        seen[f"#{r:02x}{g:02x}{b:02x}"] = n
     for outcome in ("finished", "failed", "retried", "running"):
         assert seen.get(COLOURS[outcome], 0) > 50, outcome

@@ -89,7 +89,7 @@ def test_an_error_inside_a_grouped_cycle_commits_its_jobs_then_aborts(
 ) -> None:
     ctx, backend = production("hang")
     started: list[str] = []
-    real_submit = loop.submit
+    from alcapctl.steps.submit import submit as real_submit
 
     def submit_then_fail(*args: Any, **kwargs: Any) -> Any:
         result = real_submit(*args, **kwargs)

@@ -134,8 +134,8 @@ def act(command: str, args: list[str], state: dict[str, Any]) -> tuple[str, int]
     if command == "qstat":
         return qstat_xml(state), 0
     if command == "qacct":
-        job = jobs.get(args[-1])
-        if job is None or job["listed"]:
+        finished = jobs.get(args[-1])
+        if finished is None or finished["listed"]:
             print(f"error: job id {args[-1]} not found", file=sys.stderr)
             return "", 1
         return f"jobnumber {args[-1]}\nfailed 0\nexit_status 0\n", 0

@@ -23,10 +23,10 @@ NAME = "run02091.mid"
 CONTENT = os.urandom(3 << 20) + b"tail"  # a few chunks, not a round number
 
 
-def _archive(server: FtpServer, **kwargs: object) -> FtpArchive:
-    options: dict[str, object] = {"timeout": 5.0, "retries": 2, "backoff": 0.01}
-    options.update(kwargs)
-    return FtpArchive(server.url, **options)  # type: ignore[arg-type]
+def _archive(
+    server: FtpServer, *, timeout: float = 5.0, retries: int = 2, recalls: bool = False
+) -> FtpArchive:
+    return FtpArchive(server.url, timeout=timeout, retries=retries, recalls=recalls, backoff=0.01)
 
 
 def _leftovers(directory: Path) -> list[str]:

@@ -288,7 +288,8 @@ def _finish_base(
     """An alcapana v1 whose given runs finished with these trees."""
     base = make_production("base.toml", version=1)
     settings = load_settings(base)
-    record = store.init(settings.production).record  # type: ignore[arg-type]
+    assert settings.production is not None
+    record = store.init(settings.production).record
 
     def finish(runs: RunTable) -> None:
         done = runs.claim(len(trees), OWNER)
