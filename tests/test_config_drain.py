@@ -11,13 +11,18 @@ exit 2: no run failed, no attempt counted, no job cancelled.  With the file repa
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 from tests.conftest import write_toml
 from tests.faultkit import RUNS, Kit, raw, wait_for
@@ -30,8 +35,8 @@ class Breakage:
     and ``repaired`` puts it back."""
 
     kit: Kit
-    broken: Callable[[], None]
-    repaired: Callable[[], None]
+    broken: Callable[[], object]
+    repaired: Callable[[], object]
 
 
 def _swap_for_directory(path: Path) -> None:
