@@ -9,12 +9,12 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from types import FrameType
 
 import structlog
 
-__all__ = ["Interrupted", "deferred_signals", "signals_as_interrupt"]
+__all__ = ["Interrupted", "deferred_signals", "signals_after", "signals_as_interrupt"]
 
 log = structlog.get_logger("alcapctl.signals")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -55,8 +55,8 @@ def signals_as_interrupt() -> Iterator[None]:
 
 
 @contextmanager
-def deferred_signals() -> Iterator[list[int]]:
-    """Within the block, the three signals are noted, not obeyed: an abort runs to its end."""
+def _noted(warning: str | None) -> Iterator[list[int]]:
+    """Within the block, the three signals are noted in the list yielded, not obeyed."""
     received: list[int] = []
     if not _in_main_thread():
         yield received
@@ -64,7 +64,8 @@ def deferred_signals() -> Iterator[list[int]]:
 
     def note(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
-        log.warning("abort in progress; it will finish before alcapctl exits")
+        if warning:
+            log.warning(warning)
 
     previous = {sig: signal.signal(sig, note) for sig in _SIGNALS}
     try:
@@ -72,3 +73,21 @@ def deferred_signals() -> Iterator[list[int]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def deferred_signals() -> AbstractContextManager[list[int]]:
+    """Within the block, the three signals are noted, not obeyed: an abort runs to its end."""
+    return _noted("abort in progress; it will finish before alcapctl exits")
+
+
+@contextmanager
+def signals_after() -> Iterator[None]:
+    """Within the block, the three signals wait; the first is raised as ``Interrupted``
+    when the block ends (chained to the block's own error, if it raised one), so that a
+    unit of work is committed whole before a signal is obeyed."""
+    with _noted(None) as received:
+        try:
+            yield
+        finally:
+            if received:
+                raise Interrupted(received[0])

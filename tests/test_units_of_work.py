@@ -107,6 +107,31 @@ def test_an_error_inside_a_grouped_cycle_commits_its_jobs_then_aborts(
     assert any(e.text.startswith("Aborting runs: ") for e in events)
 
 
+def test_a_signal_inside_a_grouped_cycle_waits_for_its_commit(
+    production: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM while the grouped cycle waits for its jobs, in the unit that claimed their
+    runs: obeyed there, it would roll the claims back and leave the jobs to nobody."""
+    ctx, backend = production("hang")
+    started: list[str] = []
+    real_wait = LocalBackend.wait
+
+    def wait(self: LocalBackend, timeout: float) -> None:
+        if not started:
+            started.extend(self._running)
+            os.kill(os.getpid(), signal.SIGTERM)
+        real_wait(self, timeout)
+
+    monkeypatch.setattr(LocalBackend, "wait", wait)
+    events: list[Event] = []
+    summary = run_production(ctx, backend, emit=events.append)
+    assert summary.signal_exit == 128 + signal.SIGTERM
+    assert len(started) == 2
+    assert _in_flight(backend, started) == []  # the abort found and cancelled them
+    assert set(_states(ctx).values()) == {"N"}
+    assert not ctx.staging_dir.exists() or os.listdir(ctx.staging_dir) == []
+
+
 def test_a_cycle_whose_commit_fails_prints_nothing_of_it(
     production: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -30,7 +30,7 @@ from alcapctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE
 from alcapctl.events import Emit, Event
 from alcapctl.faults import Kind, StepFaults, classify
 from alcapctl.files import remove_all
-from alcapctl.signals import Interrupted, deferred_signals, signals_as_interrupt
+from alcapctl.signals import Interrupted, deferred_signals, signals_after, signals_as_interrupt
 from alcapctl.states import ACTIVE, RunState
 from alcapctl.steplock import take_stop_request
 from alcapctl.steps.abort import AbortResult, abort
@@ -163,7 +163,15 @@ class _Cycle:
 
         if self.instant:  # the cycle is one transaction, committed when it returns
             began = time.monotonic()
-            ctx.store.runs(ctx.record, grouped, write=True)
+            # Obeyed inside the unit, a signal would roll back the record of the jobs it
+            # started, and of their runs, claimed in it: abort would not know them.
+            try:
+                with signals_after():
+                    ctx.store.runs(ctx.record, grouped, write=True)
+            except Interrupted as exc:
+                if exc.__context__ is not None:  # the unit failed: nothing of it committed
+                    raise
+                result.error = result.error or exc  # raised once the cycle is acted on
             time.sleep((time.monotonic() - began) * _FAIR_SHARE)  # others' turn
         else:  # every read and write of every step commits on its own
             steps(OwnTransactions(ctx.store, ctx.record))
