@@ -4,6 +4,7 @@ a server brings (wrong password, no database, server down, foreign tables)."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -57,6 +58,21 @@ def test_server_down_is_transient_exit_75() -> None:
     result = run_process("db", "init", "--database", url, "--lock-timeout", "1")
     assert result.returncode == 75
     assert ":pw@" not in result.stderr
+
+
+def test_a_server_that_does_not_answer_gives_up_within_lock_timeout() -> None:
+    """A host that takes the connection and never answers (a hung server, a firewall
+    that drops packets) costs --lock-timeout (libpq: at least 2 s), not libpq's 10 s."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes the handshake; nobody ever speaks
+        url = f"postgresql://alcap:pw@127.0.0.1:{silent.getsockname()[1]}/production"
+        began = time.monotonic()
+        result = run_process("status", "--database", url, "--lock-timeout", "1")
+        took = time.monotonic() - began
+    assert result.returncode == 75, result.stderr
+    assert took < 8, took
+    assert ":pw@" not in result.stderr and "could not be reached" in result.stderr
 
 
 def test_db_init_refuses_unrelated_tables(pg_url: str, pg_server: PgServer) -> None:

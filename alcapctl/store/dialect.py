@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 from enum import Enum
 from typing import Any
 
@@ -36,6 +37,7 @@ __all__ = [
 
 _INSTALL = "pip install 'alcapctl[postgres]'"
 _CONNECT_TIMEOUT = 10  # seconds: a server that does not answer is down, not slow
+_MIN_CONNECT_TIMEOUT = 2  # libpq takes any shorter connect_timeout as 2 s
 
 
 class Timestamp(UserDefinedType[str]):
@@ -85,7 +87,9 @@ def postgresql_engine_args(url: str, lock_timeout: float) -> tuple[URL, dict[str
     """The SQLAlchemy URL (psycopg 3 as driver) and ``create_engine`` arguments.
 
     The server waits for a row lock up to ``lock_timeout`` and for any statement twice
-    that, so that a waiting command ends with exit 75 instead of hanging.
+    that, so that a waiting command ends with exit 75 instead of hanging; a connection
+    attempt to a host that does not answer gives up within ``lock_timeout`` too (libpq
+    counts whole seconds, at least 2).
     """
     parsed = _parse(url)
     if parsed.drivername not in ("postgresql", "postgres", "postgresql+psycopg"):
@@ -96,9 +100,10 @@ def postgresql_engine_args(url: str, lock_timeout: float) -> tuple[URL, dict[str
         raise DatabaseError(f"{display_url(url)}: the PostgreSQL driver is missing; {_INSTALL}")
     lock_ms = max(int(lock_timeout * 1000), 1)
     options = f"-c lock_timeout={lock_ms} -c statement_timeout={2 * lock_ms}"
+    connect_timeout = min(_CONNECT_TIMEOUT, max(_MIN_CONNECT_TIMEOUT, math.ceil(lock_timeout)))
     args = {
         "pool_pre_ping": True,  # a connection the server dropped is replaced, not used
-        "connect_args": {"connect_timeout": _CONNECT_TIMEOUT, "options": options},
+        "connect_args": {"connect_timeout": connect_timeout, "options": options},
     }
     return parsed.set(drivername="postgresql+psycopg"), args
 

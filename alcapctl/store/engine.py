@@ -99,7 +99,9 @@ class _LockWaiter:
             )
         if not db.waiting_said and now - self.first >= _SAY_WAITING_AFTER:
             log.warning(
-                "database locked by another session; waiting",
+                "database server unreachable; trying again"
+                if fault is Fault.UNREACHABLE
+                else "database locked by another session; waiting",
                 database=db.location,
                 up_to_seconds=db.lock_timeout,
             )
