@@ -30,6 +30,7 @@ __all__ = [
     "modules_text",
     "preflight",
     "refuse_or_warn",
+    "require_script",
 ]
 
 log = structlog.get_logger("alcapctl.jobenv")
@@ -55,12 +56,8 @@ def _where(settings: Settings, key: str) -> str:
 
 def job_environment(settings: Settings, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The variables the wrapper exports: each passed variable's value in this shell, then
-    ``[job] env`` (which wins).  An unset or empty passed variable is refused, named, and
-    so is a job script that is not there: submit asks for this before writing each job, so
-    a script removed under a running loop drains it instead of failing every run alike."""
+    ``[job] env`` (which wins).  An unset or empty passed variable is refused, named."""
     job = _job(settings)
-    if job.script is not None and not os.access(job.script, os.R_OK):
-        raise ConfigError(f"{_where(settings, 'script')}: {job.script}: no such readable file")
     unset = [name for name in job.pass_env if not environ.get(name)]
     if unset:
         names = ", ".join(f"${name}" for name in unset)
@@ -69,6 +66,15 @@ def job_environment(settings: Settings, environ: Mapping[str, str] = os.environ)
             f"need it (export {unset[0]}=... before alcapctl, as for the 2014 scripts)"
         )
     return {**{name: environ[name] for name in job.pass_env}, **job.env}
+
+
+def require_script(settings: Settings) -> None:
+    """Refuse a ``[job] script`` that is not there (ConfigError): at the start, and at
+    every submit, so that one removed under a running loop drains it instead of failing
+    every run alike."""
+    script = _job(settings).script
+    if script is not None and not os.access(script, os.R_OK):
+        raise ConfigError(f"{_where(settings, 'script')}: {script}: no such readable file")
 
 
 def modules_text(settings: Settings) -> str | None:
@@ -94,6 +100,7 @@ def preflight(settings: Settings) -> list[str]:
     """Refuse a production every run of which would fail alike (ConfigError, exit 2);
     returns the warnings ``command_warnings`` finds."""
     environment = job_environment(settings)
+    require_script(settings)
     modules_text(settings)
     return command_warnings(settings, {**os.environ, **environment})
 

@@ -36,7 +36,7 @@ from alcapctl.batch.wrapper import (
 )
 from alcapctl.errors import LockTimeout
 from alcapctl.events import Event
-from alcapctl.jobenv import job_environment
+from alcapctl.jobenv import job_environment, require_script
 from alcapctl.states import RunState
 from alcapctl.steps.context import StepContext
 from alcapctl.steps.units import OwnTransactions, Units, hand_back
@@ -145,6 +145,8 @@ def submit(
     specs: list[JobSpec] = []
     run_of: dict[str, int] = {}  # job name -> run
     try:
+        if len(result.adopted) < len(candidates):  # new jobs to write: their script first
+            require_script(ctx.settings)
         for run in candidates:
             if run.run in result.adopted:
                 continue
