@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import tomli_w
 from click.testing import CliRunner, Result
 
@@ -37,6 +38,14 @@ def _isolated_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("ALCAPCTL_DATABASE", raising=False)
     monkeypatch.delenv("ALCAPCTL_CONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """A command run in-process configures structlog (its level filter too): reset after
+    each test, so that no test sees the logging of the one before it."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture
