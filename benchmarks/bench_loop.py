@@ -79,8 +79,11 @@ def prepare_snakemake(root: Path, runs: int, snakemake: str) -> Callable[[], Non
     return go
 
 
-def prepare_alcapctl(root: Path, runs: int, database: str | None = None) -> Callable[[], None]:
-    """alcapctl's workload on ``root/production.db``, or on the server URL ``database``."""
+def prepare_alcapctl(
+    root: Path, runs: int, database: str | None = None, nproc: int = 2
+) -> Callable[[], None]:
+    """alcapctl's workload on ``root/production.db``, or on the server URL ``database``,
+    with ``nproc`` job slots (two, as the peers' -P2/-j2) and twice that staged ahead."""
     archive = _inputs(root, runs)
     db = database or str(root / "production.db")
     store, _ = Store.create(database or f"sqlite:///{db}")
@@ -97,7 +100,7 @@ def prepare_alcapctl(root: Path, runs: int, database: str | None = None) -> Call
         "type": "alcapana",
         "tag": "bench",
         "site": str(root / "site.toml"),
-        "limits": {"nproc": 2, "nprep": 4, "pause": 0},
+        "limits": {"nproc": nproc, "nprep": 2 * nproc, "pause": 0},
         "job": {"command": JOB},
         "outputs": {"odb": ""},
     }
