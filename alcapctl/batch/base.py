@@ -112,5 +112,12 @@ class Backend(ABC):
         """Block until a job may have ended or ``timeout`` seconds passed."""
         time.sleep(timeout)
 
+    def started_here(self) -> list[str]:
+        """Jobs this process started that may still run, recorded or not: an abort of
+        this process's loop cancels them even when their record was never committed (a
+        grouped cycle's COMMIT failed).  A scheduler's jobs are found from the database
+        and the submit's intent markers instead."""
+        return []
+
     def settled(self, job_ids: Sequence[str]) -> None:  # noqa: B027 (optional hook)
         """The reap step read these jobs' results: ``wait`` need not wake for their end."""

@@ -214,6 +214,9 @@ class LocalBackend(Backend):
                 found[name] = "0-0"
         return found
 
+    def started_here(self) -> list[str]:
+        return sorted(job_id for job_id in self._running if self._alive(job_id))
+
     def settled(self, job_ids: Sequence[str]) -> None:
         for job_id in job_ids:
             self._running.discard(job_id)

@@ -70,12 +70,14 @@ def abort(
         held = [r for r in held if r.run not in result.finished]
         jobs = {r.job_id: r.run for r in held if r.status is RunState.RUNNING and r.job_id}
         jobs.update(_interrupted_submits(ctx, backend, held))
-        if jobs:
-            for job_id in jobs:
+        everything = runs is None and user is None  # this process's own loop, all of it
+        strays = [j for j in backend.started_here() if j not in jobs] if everything else []
+        if jobs or strays:
+            for job_id in [*jobs, *strays]:
                 result.events.append(Event(f"Cancelling job {job_id}", fields={"job_id": job_id}))
             try:
-                backend.cancel(list(jobs))
-                result.cancelled = list(jobs)
+                backend.cancel([*jobs, *strays])
+                result.cancelled = [*jobs, *strays]
             except SchedulerError as exc:
                 log.error("could not cancel jobs; their runs stay R for reap", error=str(exc))
                 result.kept_running = sorted(jobs.values())
