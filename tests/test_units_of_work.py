@@ -132,11 +132,12 @@ def test_a_signal_inside_a_grouped_cycle_waits_for_its_commit(
     assert not ctx.staging_dir.exists() or os.listdir(ctx.staging_dir) == []
 
 
-def test_a_cycle_whose_commit_fails_leaves_no_job_running(
+def test_a_cycle_whose_commit_fails_prints_nothing_of_it_and_leaves_no_job(
     production: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The failed COMMIT rolls the claims of the cycle's runs back, so no record names its
-    jobs: the abort that follows cancels them as jobs this process started."""
+    """The failed COMMIT rolls the cycle back: none of its lines are printed, and as no
+    record names its jobs, the abort that follows cancels them as jobs this process
+    started."""
     ctx, backend = production("hang")
     started: list[str] = []
     failing = {"commit": False}
@@ -154,36 +155,13 @@ def test_a_cycle_whose_commit_fails_leaves_no_job_running(
 
     monkeypatch.setattr(loop._Cycle, "steps", steps)
     monkeypatch.setattr(Database, "_commit", commit)
-    with pytest.raises(sqlite3.OperationalError):
-        _once(ctx, backend, [])
-    assert len(started) == 2
-    assert _in_flight(backend, started) == []
-    assert set(_states(ctx).values()) == {"N"}
-
-
-def test_a_cycle_whose_commit_fails_prints_nothing_of_it(
-    production: Make, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ctx, backend = production("ok")
-    failing = {"commit": False}
-    real_steps, real_commit = loop._Cycle.steps, Database._commit
-
-    def steps(self: Any, units: Any, result: Any) -> None:
-        real_steps(self, units, result)
-        failing["commit"] = True
-
-    def commit(self: Database, conn: Any, waiter: Any) -> None:
-        if failing.pop("commit", False):
-            raise sqlite3.OperationalError("disk I/O error")
-        real_commit(self, conn, waiter)
-
-    monkeypatch.setattr(loop._Cycle, "steps", steps)
-    monkeypatch.setattr(Database, "_commit", commit)
     events: list[Event] = []
     with pytest.raises(sqlite3.OperationalError):
         _once(ctx, backend, events)
     texts = [e.text for e in events]
     assert not [t for t in texts if t.startswith(("Claimed run", "Submitting run", "Staging"))]
+    assert len(started) == 2
+    assert _in_flight(backend, started) == []
     assert set(_states(ctx).values()) == {"N"}
 
 
