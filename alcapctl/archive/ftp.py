@@ -11,6 +11,7 @@ directory is taken relative to the login directory, as curl does.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ftplib
 import os
@@ -166,8 +167,12 @@ class FtpArchive(Archive):
         )
 
     def _download(self, name: str, part: Path, progress: Progress | None) -> int | None:
-        """One try: resume or start ``part``; returns the size the server announced."""
-        with self._connect() as ftp:
+        """One try: resume or start ``part``; returns the size the server announced.
+
+        The connection is closed without QUIT: after a transfer cut short (Ctrl-C, a
+        cancelled step) the server's next reply is its 426 for that transfer, which
+        ftplib's QUIT on leaving would raise in place of the interrupt."""
+        with contextlib.closing(self._connect()) as ftp:
             try:
                 expected: int | None = ftp.size(name)
             except ftplib.error_perm as exc:

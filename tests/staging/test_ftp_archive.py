@@ -15,6 +15,7 @@ from tests.ftpserver import (
     DroppingDTP,
     FtpServer,
     NoRestHandler,
+    RecordingHandler,
     StallingHandler,
     write_netrc,
 )
@@ -162,3 +163,35 @@ def test_netrc_from_environment_and_missing_entry(
     monkeypatch.setenv("NETRC", str(other))
     with pytest.raises(UsageError, match=r"other-netrc: no 'machine 127\.0\.0\.1' entry"):
         _archive(server)
+
+
+class _AbortedOnQuit(RecordingHandler):
+    """Answers QUIT as a server does that has just seen the data connection cut: 426."""
+
+    def ftp_QUIT(self, line: str) -> None:
+        self.respond("426 Transfer aborted.")
+        self.close_when_done()
+
+
+def test_ctrl_c_mid_transfer_is_not_taken_for_a_dropped_transfer(
+    ftp_server: Callable[..., FtpServer], staging: Path
+) -> None:
+    """The 426 a server gives for the transfer Ctrl-C cut must not replace the interrupt
+    (ftplib's QUIT on leaving would raise it): no retry, no partial file."""
+    server = ftp_server(_AbortedOnQuit)
+    server.put(NAME, CONTENT)
+
+    class CtrlC:
+        def start(self, name: str, total: int | None, done: int = 0) -> None:
+            pass
+
+        def advance(self, name: str, nbytes: int) -> None:
+            raise KeyboardInterrupt
+
+        def finish(self, name: str) -> None:
+            pass
+
+    with pytest.raises(KeyboardInterrupt):
+        _archive(server).fetch(NAME, staging / NAME, CtrlC())
+    assert _leftovers(staging) == []
+    assert server.commands("RETR") == [NAME]
